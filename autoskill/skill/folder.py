@@ -1,0 +1,175 @@
+"""Skill folders on disk: read one, list its resources, write one back.
+
+A skill folder holds ``SKILL.md`` and optional resources (``scripts/``, ``references/``,
+``assets/``). Reading never follows a link out of the folder (or out of the library root
+for the SKILL.md itself), and a file of ours never overwrites a library we only read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from autoskill._fs import atomic_write_bytes, atomic_write_text, contained_path, is_within
+from autoskill.errors import SkillParseError
+from autoskill.skill.skillmd import ParsedSkill, read_skill_md, render_skill_md
+from autoskill.skill.model import Skill
+
+__all__ = [
+    "MAX_SKILL_MD_BYTES",
+    "SKIPPED_DIRS",
+    "decode_skill_bytes",
+    "find_skill_file",
+    "iter_resource_files",
+    "load_skill_dir",
+    "write_skill_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+# A SKILL.md is instructions for a model; anything this large is not one, and reading it
+# whole would let one hostile file exhaust memory during a scan.
+MAX_SKILL_MD_BYTES = 5 * 1024 * 1024
+SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
+
+
+def find_skill_file(skill_dir: Path) -> Path | None:
+    """Return the folder's SKILL.md (any letter case), preferring the exact spelling."""
+    exact = skill_dir / "SKILL.md"
+    if exact.is_file():
+        return exact
+    try:
+        entries = sorted(os.scandir(skill_dir), key=lambda e: e.name)
+    except OSError:
+        return None
+    for entry in entries:
+        if entry.name.lower() == "skill.md":
+            path = Path(entry.path)
+            if path.is_file():
+                return path
+    return None
+
+
+def decode_skill_bytes(data: bytes, source: str) -> tuple[str, list[str]]:
+    """Decode a SKILL.md the way editors do: UTF-8 (BOM or not), UTF-16 with a BOM.
+
+    Raises:
+        SkillParseError: The bytes are binary (NUL bytes outside UTF-16).
+    """
+    warnings: list[str] = []
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), warnings
+        except UnicodeDecodeError as exc:
+            raise SkillParseError(source, f"undecodable UTF-16 text ({exc.reason})") from None
+    if b"\x00" in data:
+        raise SkillParseError(source, "binary content (NUL bytes), not a text file")
+    try:
+        return data.decode("utf-8-sig"), warnings
+    except UnicodeDecodeError as exc:
+        warnings.append(f"{source}: not valid UTF-8 at byte {exc.start}; undecodable bytes replaced")
+        return data.decode("utf-8-sig", errors="replace"), warnings
+
+
+def load_skill_dir(
+    skill_dir: str | Path,
+    *,
+    root: str | Path | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> ParsedSkill:
+    """Read the skill in ``skill_dir``.
+
+    Args:
+        skill_dir: The folder holding SKILL.md.
+        root: The library root it was found under; a SKILL.md that is a link leading
+            outside ``root`` (or outside the folder when no root is given) is refused.
+        defaults: Skill fields the file does not set (scope, library, user_id).
+
+    Raises:
+        SkillParseError: Missing, unreadable, oversized or invalid SKILL.md.
+    """
+    folder = Path(skill_dir)
+    skill_file = find_skill_file(folder)
+    if skill_file is None:
+        raise SkillParseError(folder / "SKILL.md", "no SKILL.md in folder (or a broken link)")
+    boundary = Path(root) if root is not None else folder
+    if skill_file.is_symlink() and not is_within(skill_file, boundary):
+        raise SkillParseError(skill_file, f"SKILL.md links outside {boundary}")
+    try:
+        size = skill_file.stat().st_size
+        if size > MAX_SKILL_MD_BYTES:
+            raise SkillParseError(skill_file, f"file is {size} bytes, over the {MAX_SKILL_MD_BYTES} limit")
+        with open(skill_file, "rb") as handle:
+            data = handle.read(MAX_SKILL_MD_BYTES + 1)
+    except OSError as exc:
+        raise SkillParseError(skill_file, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_SKILL_MD_BYTES:
+        raise SkillParseError(skill_file, f"file is over the {MAX_SKILL_MD_BYTES} byte limit")
+    text, decode_warnings = decode_skill_bytes(data, str(skill_file))
+    parsed = read_skill_md(text, source=skill_file, dir_name=folder.name, defaults=defaults)
+    skill = parsed.skill.evolve(source_dir=folder)
+    if skill_file.name != "SKILL.md":
+        decode_warnings.append(f"{skill_file}: file is spelt {skill_file.name!r}, the spec says SKILL.md")
+    return ParsedSkill(skill=skill, warnings=tuple(decode_warnings) + parsed.warnings)
+
+
+def iter_resource_files(skill_dir: str | Path) -> Iterator[str]:
+    """Yield the relative paths (POSIX) of the folder's files other than SKILL.md.
+
+    Links leading outside the folder and nested skill folders are left out: a resource
+    belongs to exactly one skill and never reaches outside it.
+    """
+    base = Path(skill_dir)
+    if not base.is_dir():
+        return
+    seen: set[tuple[int, int]] = set()
+    for current, dirs, files in os.walk(base, followlinks=True):
+        here = Path(current)
+        try:
+            stat = here.stat()
+        except OSError:
+            dirs[:] = []
+            continue
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen or not is_within(here, base):
+            dirs[:] = []
+            continue
+        seen.add(key)
+        dirs[:] = sorted(
+            d for d in dirs
+            if d not in SKIPPED_DIRS and find_skill_file(here / d) is None
+        )
+        for name in sorted(files):
+            path = here / name
+            if here == base and name.lower() == "skill.md":
+                continue
+            if not path.is_file() or not is_within(path, base):
+                continue
+            yield path.relative_to(base).as_posix()
+
+
+def write_skill_dir(skill: Skill, root_dir: str | Path, *, fsync: bool = True) -> Path:
+    """Write ``skill`` as ``root_dir/<name>/`` with SKILL.md and its resources.
+
+    Resources come from the folder the skill was read from (copied) and from the skill's
+    in-memory ``resources`` (written); the folder is named after the skill, as the spec
+    requires. Returns the folder's path.
+    """
+    target = Path(root_dir) / skill.name
+    target.mkdir(parents=True, exist_ok=True)
+    source = skill.source_dir
+    if source is not None and source.is_dir() and source.resolve() != target.resolve():
+        for rel in iter_resource_files(source):
+            destination = contained_path(target, rel)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(contained_path(source, rel), destination)
+    for rel, content in skill.resources.items():
+        destination = contained_path(target, rel)
+        payload = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        atomic_write_bytes(destination, payload, fsync=fsync)
+    atomic_write_text(target / "SKILL.md", render_skill_md(skill), fsync=fsync)
+    return target
