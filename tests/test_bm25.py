@@ -1,0 +1,217 @@
+"""BM25 over weighted fields: ranking, incremental updates, bounds, speed."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autoskill.retrieval import BM25Index
+from autoskill.retrieval.text import tokenize
+
+DOCS = {
+    "release": {
+        "name": "release-checklist",
+        "description": "Run regression tests, then a canary rollout, then monitor.",
+        "tags": ["release", "deploy"],
+        "instructions": "1. Run regression tests\n2. Canary rollout\n3. Monitor\n4. Full rollout",
+    },
+    "email": {
+        "name": "polite-email",
+        "description": "Write short, polite follow-up emails to customers.",
+        "tags": ["writing"],
+        "instructions": "Keep it under five sentences. Mention the release date if asked.",
+    },
+    "pdf": {
+        "name": "pdf-tools",
+        "description": "Extract text and tables from PDF files.",
+        "instructions": "Use pdfplumber for tables.",
+    },
+    "zh": {"name": "deploy-zh", "description": "如何把服务部署到生产环境"},
+}
+
+
+def build(docs: Mapping[str, Mapping[str, object]] = DOCS, **kwargs: object) -> BM25Index:
+    index = BM25Index(**kwargs)  # type: ignore[arg-type]
+    for doc_id, fields in docs.items():
+        index.add(doc_id, fields)
+    return index
+
+
+def test_ranks_field_matches_by_weight() -> None:
+    index = build()
+    top = index.top("release", 3)
+    # "release" is in the name/tags of one doc and only the instructions of another.
+    assert [d for d, _ in top] == ["release", "email"]
+    assert top[0][1] > top[1][1] > 0
+
+
+def test_score_only_returns_matching_docs() -> None:
+    index = build()
+    scores = index.score("extract tables from a pdf")
+    assert set(scores) == {"pdf"}
+    assert index.score("") == {} and index.score("the of and") == {}
+    assert index.score("zzzz unknown words") == {}
+
+
+def test_cjk_query() -> None:
+    index = build()
+    assert index.top("服务部署", 1)[0][0] == "zh"
+
+
+def test_normalised_score_is_absolute_and_bounded() -> None:
+    index = build()
+    for query in ("release rollout", "polite email", "pdf tables", "monitor canary tests"):
+        bound = index.max_score(query)
+        assert bound > 0
+        for value in index.score(query).values():
+            assert 0 < value / bound < 1
+    # Unknown terms do not count against the bound.
+    assert index.max_score("pdf xyzzy") == pytest.approx(index.max_score("pdf"))
+    assert index.max_score("xyzzy") == 0.0
+    # A doc matching every query term scores higher, relative to the bound, than a partial match.
+    full = index.score("canary rollout")["release"] / index.max_score("canary rollout")
+    partial = index.score("canary email")["release"] / index.max_score("canary email")
+    assert full > partial
+
+
+def test_rare_terms_weigh_more() -> None:
+    docs = {i: {"description": "common words here"} for i in range(20)}
+    docs[100] = {"description": "common rare"}
+    docs[101] = {"description": "common words"}
+    index = build(docs)
+    scores = index.score("common rare")
+    assert max(scores, key=scores.__getitem__) == 100
+
+
+def test_incremental_add_remove_and_replace() -> None:
+    index = build()
+    assert len(index) == 4 and "pdf" in index
+    assert index.remove("pdf") is True
+    assert index.remove("pdf") is False
+    assert "pdf" not in index.score("pdf tables")
+    assert len(index) == 3
+    index.add("email", {"name": "pdf-email", "description": "send pdf files by email"})
+    assert len(index) == 3
+    assert set(index.score("pdf")) == {"email"}
+    assert "email" not in index.score("polite customers")
+    index.add("pdf", DOCS["pdf"])  # a freed slot is reused safely
+    assert set(index.score("pdf")) == {"email", "pdf"}
+
+
+def test_doc_id_restriction_matches_full_scoring() -> None:
+    rng = np.random.default_rng(7)
+    vocab = [f"w{i}" for i in range(60)]
+    index = BM25Index()
+    for i in range(600):
+        index.add(i, {"name": " ".join(rng.choice(vocab, 2)), "instructions": " ".join(rng.choice(vocab, 12))})
+    query = "w1 w2 w3 w40"
+    full = index.score(query)
+    few = list(range(0, 600, 37)) + [99999]  # direct path; unknown ids ignored
+    many = list(range(0, 600, 2))  # array path
+    for subset in (few, many):
+        restricted = index.score(query, subset)
+        expected = {d: s for d, s in full.items() if d in set(subset)}
+        assert restricted.keys() == expected.keys()
+        for d in expected:
+            assert restricted[d] == pytest.approx(expected[d])
+    top = index.top(query, 5)
+    best = sorted(full.items(), key=lambda item: -item[1])[:5]
+    assert [s for _, s in top] == pytest.approx([s for _, s in best])
+    assert index.top(query, 3, doc_ids=few) == sorted(
+        index.score(query, few).items(), key=lambda item: -item[1]
+    )[:3]
+
+
+def test_custom_field_weights_and_ignored_fields() -> None:
+    index = BM25Index({"name": 1.0, "secret": 0.0}, default_weight=0.0)
+    index.add("a", {"name": "alpha", "secret": "beta", "other": "gamma"})
+    assert index.score("alpha") and not index.score("beta") and not index.score("gamma")
+    with pytest.raises(ValueError):
+        BM25Index(b=2.0)
+
+
+def reference_bm25(
+    docs: dict[int, dict[str, str]], weights: Mapping[str, float], query: str, k1: float, b: float
+) -> dict[int, float]:
+    """BM25F-simple computed from scratch."""
+    tfs: dict[int, dict[str, float]] = {}
+    lengths: dict[int, float] = {}
+    for d, fields in docs.items():
+        counts: dict[str, float] = {}
+        length = 0.0
+        for field, text in fields.items():
+            w = weights.get(field, 1.0)
+            terms = tokenize(text, drop_stopwords=True)
+            length += w * len(terms)
+            for t in terms:
+                counts[t] = counts.get(t, 0.0) + w
+        tfs[d], lengths[d] = counts, length
+    n = len(docs)
+    avg = (sum(lengths.values()) / n) or 1.0
+    out: dict[int, float] = {}
+    for t in dict.fromkeys(tokenize(query, drop_stopwords=True)):
+        df = sum(1 for c in tfs.values() if t in c)
+        if not df:
+            continue
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for d, c in tfs.items():
+            if t in c:
+                norm = k1 * (1 - b + b * lengths[d] / avg)
+                out[d] = out.get(d, 0.0) + idf * c[t] * (k1 + 1) / (c[t] + norm)
+    return out
+
+
+_words = st.sampled_from(["alpha", "beta", "gamma", "delta", "deploy", "release", "the", "部署", "服务"])
+_text = st.lists(_words, max_size=8).map(" ".join)
+_doc = st.fixed_dictionaries({"name": _text, "description": _text, "instructions": _text})
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    docs=st.lists(_doc, min_size=1, max_size=12),
+    removed=st.sets(st.integers(0, 11), max_size=4),
+    query=_text,
+)
+def test_property_matches_reference(docs: list[dict[str, str]], removed: set[int], query: str) -> None:
+    index = BM25Index()
+    for i, fields in enumerate(docs):
+        index.add(i, fields)
+    for i in removed:
+        index.remove(i)
+    alive = {i: f for i, f in enumerate(docs) if i not in removed}
+    got = index.score(query)
+    if not alive:
+        assert got == {}
+        return
+    expected = reference_bm25(alive, index.field_weights, query, index.k1, index.b)
+    assert got.keys() == expected.keys()
+    for d, value in expected.items():
+        assert got[d] == pytest.approx(value, rel=1e-9)
+        assert value < index.max_score(query)
+
+
+def test_top_is_fast_on_a_large_index() -> None:
+    # 20k docs with Zipf-distributed words; the 100k-doc figure is in the benchmarks.
+    rng = np.random.default_rng(3)
+    vocab = np.array([f"term{i}" for i in range(20_000)])
+    probs = 1.0 / np.arange(1, len(vocab) + 1)
+    probs /= probs.sum()
+    index = BM25Index()
+    all_words = rng.choice(vocab, (20_000, 25), p=probs)
+    for i, words in enumerate(all_words):
+        index.add(i, {"name": " ".join(words[:3]), "instructions": " ".join(words[3:])})
+    queries = [" ".join(rng.choice(vocab, 5, p=probs)) for _ in range(100)]
+    for q in queries:  # first use builds the posting arrays
+        index.top(q, 10)
+    timings = []
+    for q in queries:
+        start = time.perf_counter()
+        index.top(q, 10)
+        timings.append(time.perf_counter() - start)
+    assert float(np.median(timings)) < 0.01
