@@ -1,0 +1,183 @@
+"""The ledger: SQLite tables that hold the truth about skills, history, usage and records.
+
+One file (WAL mode) shared by every process that opens the store, or ``:memory:`` for the
+in-memory store. Each write adds a row to ``changes`` so other processes can bring their
+in-memory indexes up to date without reloading everything.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoskill.errors import StoreCorruptError
+
+__all__ = ["SCHEMA_VERSION", "Ledger"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS skills (
+    id TEXT PRIMARY KEY,
+    vector_id INTEGER NOT NULL UNIQUE,
+    scope TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    version TEXT NOT NULL,
+    data TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    folder TEXT,
+    file_hash TEXT,
+    vector BLOB NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (scope, owner, name)
+);
+CREATE INDEX IF NOT EXISTS skills_owner ON skills (scope, owner);
+CREATE TABLE IF NOT EXISTS versions (
+    skill_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    data TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (skill_id, seq)
+);
+CREATE TABLE IF NOT EXISTS usage (
+    skill_id TEXT PRIMARY KEY,
+    retrievals INTEGER NOT NULL DEFAULT 0,
+    injections INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_used TEXT
+);
+CREATE TABLE IF NOT EXISTS records (
+    namespace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    vector_id INTEGER NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (namespace, id)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    vector_id INTEGER NOT NULL,
+    op TEXT NOT NULL
+);
+"""
+
+
+def vector_to_blob(vector: np.ndarray) -> bytes:
+    """float32 bytes of a vector (data, never pickle)."""
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def blob_to_vector(blob: bytes) -> np.ndarray:
+    """The float32 vector stored by :func:`vector_to_blob`."""
+    return np.frombuffer(blob, dtype=np.float32).copy()
+
+
+class Ledger:
+    """A thread-safe wrapper around one SQLite connection with the store's schema."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        """Open (creating if needed) the ledger at ``path``, or in memory when None."""
+        self.path = None if path is None else Path(path)
+        target = ":memory:" if path is None else str(path)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(target, timeout=60.0, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+            if path is not None:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"{target}: not a usable ledger ({exc})") from None
+        with self.transaction():
+            stored = self.get_meta("schema_version")
+            if stored is None:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+                self.set_meta("next_vector_id", "1")
+            elif int(stored) > SCHEMA_VERSION:
+                raise StoreCorruptError(
+                    f"{target}: ledger schema {stored} is newer than this AutoSkill ({SCHEMA_VERSION}); upgrade autoskill"
+                )
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``: one writer across processes)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query and return all rows."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement (inside :meth:`transaction` for writes)."""
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (cheap staleness check)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    # -- meta and ids -----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def allocate_vector_ids(self, count: int) -> list[int]:
+        """Take ``count`` fresh vector ids from the persisted counter (call inside a transaction).
+
+        Ids are never reused, even after deletes: FAISS ids must stay stable.
+        """
+        start = int(self.get_meta("next_vector_id") or "1")
+        self.set_meta("next_vector_id", str(start + count))
+        return list(range(start, start + count))
+
+    def log_change(self, vector_id: int, op: str) -> None:
+        self.execute("INSERT INTO changes (vector_id, op) VALUES (?, ?)", (vector_id, op))
+
+    def changes_since(self, seq: int) -> list[tuple[int, int, str]]:
+        return [(int(s), int(v), str(o)) for s, v, o in
+                self.query("SELECT seq, vector_id, op FROM changes WHERE seq > ? ORDER BY seq", (seq,))]
+
+    def last_change(self) -> int:
+        rows = self.query("SELECT COALESCE(MAX(seq), 0) FROM changes")
+        return int(rows[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for ledger columns."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,293 @@
+"""The local store: a folder anyone can read, several processes can share.
+
+Layout::
+
+    <root>/
+      autoskill.json          manifest: schema version, embedder identity, dimensions
+      ledger.sqlite3          the ledger (WAL): skills, versions, usage, records, changes
+      .write.lock             held by the process that is writing
+      Users/<user>/<name>/SKILL.md            users' skills (hand edits become versions)
+      Common/[<library>/]<name>/SKILL.md      shared libraries (read-only for users)
+
+SKILL.md files are the human-editable truth for a skill's content: opening the store, or
+``refresh()``, notices a changed file (by content hash) and records it as a new version.
+A skill folder placed by hand under ``Users/<user>/`` becomes that user's skill; one placed
+under ``Common/`` becomes a shared-library skill. Extra library folders given as
+``library_dirs`` are indexed in place and never written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from autoskill._fs import atomic_write_text
+from autoskill.embeddings.base import Embedder
+from autoskill.errors import EmbedderMismatchError, SkillParseError, StoreCorruptError
+from autoskill.skill.folder import find_skill_file, load_skill_dir
+from autoskill.skill.model import Skill
+from autoskill.skill.normalize import utc_timestamp
+from autoskill.store.faiss_store import FaissSkillStore
+from autoskill.store.ledger import SCHEMA_VERSION, Ledger
+from autoskill.store.tree import COMMON_DIR, USERS_DIR, SkillTree, decode_owner, file_hash
+
+__all__ = ["LocalSkillStore", "library_name_for"]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "autoskill.json"
+LEDGER = "ledger.sqlite3"
+
+
+def library_name_for(path: Path) -> str:
+    """The library name a folder of skills gets: its own folder name."""
+    return path.resolve().name or "library"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class LocalSkillStore(FaissSkillStore):
+    """A FAISS skill store persisted in a folder (see the module docstring for the layout)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        embedder: Embedder,
+        *,
+        library_dirs: Sequence[str | os.PathLike[str]] = (),
+        on_embedder_change: str = "error",
+        check_files: bool = True,
+    ) -> None:
+        """Open or create the store at ``path``.
+
+        Args:
+            path: Store folder (created when missing).
+            embedder: Must be the embedder the store was built with, unless
+                ``on_embedder_change="reembed"``.
+            library_dirs: Extra skill libraries indexed in place (read-only).
+            on_embedder_change: ``"error"`` (default) or ``"reembed"`` every skill.
+            check_files: Look for hand edits and hand-placed skills while opening.
+
+        Raises:
+            EmbedderMismatchError: The store was built with another embedder.
+            StoreCorruptError: The manifest or ledger is unreadable.
+        """
+        self.root = Path(path).expanduser()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.library_dirs = [Path(p).expanduser() for p in library_dirs]
+        self._lock_path = self.root / ".write.lock"
+        reembed = self._check_manifest(embedder, on_embedder_change)
+        lock_path = self._lock_path
+        ledger = Ledger(self.root / LEDGER)
+        if reembed:
+            with _file_lock(lock_path):
+                _reembed_ledger(ledger, embedder)
+        super().__init__(
+            embedder,
+            ledger=ledger,
+            tree=SkillTree(self.root),
+            write_lock=lambda: _file_lock(lock_path),
+        )
+        if check_files:
+            self.scan_files()
+
+    # -- manifest ---------------------------------------------------------------------------
+
+    def _check_manifest(self, embedder: Embedder, on_change: str) -> bool:
+        manifest_path = self.root / MANIFEST
+        current = {"schema_version": SCHEMA_VERSION, "embedder": embedder.identity, "dims": embedder.dims}
+        if not manifest_path.exists():
+            atomic_write_text(manifest_path, json.dumps({**current, "created_at": utc_timestamp()}, indent=2))
+            return False
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreCorruptError(f"{manifest_path}: unreadable manifest ({exc})") from None
+        if manifest.get("embedder") == embedder.identity and manifest.get("dims") == embedder.dims:
+            return False
+        if on_change != "reembed":
+            raise EmbedderMismatchError(
+                f"store {self.root} holds vectors of embedder {manifest.get('embedder')!r} "
+                f"({manifest.get('dims')} dims) but was opened with {embedder.identity!r} ({embedder.dims} dims); "
+                "open it with the same embedder, or pass on_embedder_change='reembed' to re-embed every skill"
+            )
+        atomic_write_text(manifest_path, json.dumps({**manifest, **current, "reembedded_at": utc_timestamp()}, indent=2))
+        return True
+
+    # -- files ------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Catch up with other processes and with edits made to the SKILL.md files."""
+        super().refresh()
+        self.scan_files()
+
+    def scan_files(self) -> list[str]:
+        """Reconcile the SKILL.md tree and library folders with the ledger.
+
+        Returns one line per change made (for ``autoskill doctor`` and logs).
+        """
+        report: list[str] = []
+        rows = self._ledger.query("SELECT id, folder, file_hash FROM skills WHERE folder IS NOT NULL")
+        known_folders = {folder: (skill_id, fhash) for skill_id, folder, fhash in rows}
+        for folder, (skill_id, fhash) in known_folders.items():
+            try:
+                report.extend(self._check_known_file(skill_id, folder, fhash))
+            except (OSError, SkillParseError) as exc:
+                report.append(f"{folder}: {exc}")
+                logger.warning("skill file %s: %s", folder, exc)
+        report.extend(self._adopt_placed_skills(set(known_folders)))
+        for line in report:
+            logger.info("store %s: %s", self.root, line)
+        return report
+
+    def _folder_path(self, folder: str) -> Path:
+        return Path(folder) if os.path.isabs(folder) else self.root / folder
+
+    def _check_known_file(self, skill_id: str, folder: str, expected_hash: str | None) -> list[str]:
+        skill = self.get(skill_id)
+        if skill is None:
+            return []
+        path = self._folder_path(folder)
+        skill_file = find_skill_file(path)
+        ours = not os.path.isabs(folder) and folder.startswith(USERS_DIR + "/")
+        if skill_file is None:
+            if ours or (not os.path.isabs(folder) and skill.scope == "library"):
+                # The ledger is the truth for existence: put the file back.
+                self._tree.write(skill)  # type: ignore[union-attr]
+                return [f"{folder}: SKILL.md was missing; restored from the ledger"]
+            self.delete(skill_id, allow_library=True)
+            return [f"{folder}: library skill folder is gone; removed from the index"]
+        text = skill_file.read_bytes().decode("utf-8", errors="replace")
+        actual = file_hash(text)
+        if actual == expected_hash:
+            return []
+        defaults = {"scope": skill.scope, "user_id": skill.user_id, "library": skill.library}
+        edited = load_skill_dir(path, defaults=defaults).skill
+        if edited.content_hash() == skill.content_hash():
+            self._set_file_hash(skill_id, actual)
+            return []
+        if ours and any(v.skill.content_hash() == edited.content_hash() for v in self.history(skill_id)[:-1]):
+            # An older version on disk: a crash between the ledger commit and the file write.
+            self._tree.write(skill)  # type: ignore[union-attr]
+            return [f"{folder}: stale SKILL.md rewritten from the ledger"]
+        if ours:
+            updated = _as_new_version(skill, edited, source=f"hand-edit:{folder}")
+            self.upsert(updated, reason="hand edit of SKILL.md")
+            return [f"{folder}: hand edit recorded as version {updated.version}"]
+        # A library file changed upstream: re-index it as it is now, never rewrite it.
+        updated = _as_new_version(skill, edited, source=f"library-file:{folder}", bump=False)
+        self.upsert_many([updated], reason="library file changed", allow_library=True,
+                         placed_files={updated.id: (folder, actual)})
+        return [f"{folder}: library skill re-read"]
+
+    def _set_file_hash(self, skill_id: str, fhash: str) -> None:
+        with self._lock, self._write_lock(), self._ledger.transaction() as conn:
+            conn.execute("UPDATE skills SET file_hash = ? WHERE id = ?", (fhash, skill_id))
+
+    def _adopt_placed_skills(self, known: set[str]) -> list[str]:
+        """Index skill folders that appeared without going through the API."""
+        report: list[str] = []
+        users = self.root / USERS_DIR
+        if users.is_dir():
+            for owner_dir in sorted(p for p in users.iterdir() if p.is_dir()):
+                for skill_dir in sorted(p for p in owner_dir.iterdir() if p.is_dir()):
+                    rel = skill_dir.relative_to(self.root).as_posix()
+                    if rel not in known and find_skill_file(skill_dir) is not None:
+                        report.extend(self._adopt(skill_dir, rel, scope="user", owner=decode_owner(owner_dir.name)))
+        for library_root, relative in self._library_roots():
+            for skill_dir, library in _library_skill_dirs(library_root):
+                rel = (skill_dir.relative_to(self.root).as_posix() if relative else str(skill_dir.resolve()))
+                if rel not in known:
+                    report.extend(self._adopt(skill_dir, rel, scope="library", owner=library))
+        return report
+
+    def _library_roots(self) -> list[tuple[Path, bool]]:
+        roots = [(self.root / COMMON_DIR, True)] if (self.root / COMMON_DIR).is_dir() else []
+        roots.extend((p, False) for p in self.library_dirs if p.is_dir())
+        return roots
+
+    def _adopt(self, skill_dir: Path, rel: str, *, scope: str, owner: str | None) -> list[str]:
+        defaults: dict[str, Any] = {"scope": scope}
+        defaults["user_id" if scope == "user" else "library"] = owner
+        try:
+            parsed = load_skill_dir(skill_dir, defaults=defaults)
+        except SkillParseError as exc:
+            return [f"{rel}: skipped ({exc.reason})"]
+        skill = parsed.skill
+        # The owner is where the folder sits, whatever the file claims.
+        skill = skill.evolve(scope=scope, user_id=owner if scope == "user" else None,
+                             library=owner if scope == "library" else None,
+                             id=skill.id if self.get(skill.id) is None else "")
+        if self.get_by_name(skill.name, scope=scope, owner=owner) is not None:
+            return [f"{rel}: skipped, a skill named {skill.name!r} already exists for {owner!r}"]
+        text = find_skill_file(skill_dir).read_bytes().decode("utf-8", errors="replace")  # type: ignore[union-attr]
+        if scope == "user":
+            self.upsert_many([skill], reason="skill folder placed by hand", placed_files={skill.id: (rel, file_hash(text))})
+        else:
+            self.upsert_many([skill], reason="library skill found", allow_library=True,
+                             placed_files={skill.id: (rel, file_hash(text))})
+        return [f"{rel}: indexed as {scope} skill {skill.name!r}"]
+
+
+def _reembed_ledger(ledger: Ledger, embedder: Embedder) -> None:
+    """Replace every stored vector with one from ``embedder`` (after an embedder change)."""
+    from autoskill.embeddings.base import unit_rows
+    from autoskill.retrieval.fields import skill_embedding_text
+    from autoskill.store.ledger import vector_to_blob
+
+    with ledger.transaction() as conn:
+        rows = conn.execute("SELECT id, data, vector_id FROM skills").fetchall()
+        if rows:
+            skills = [Skill.from_dict(json.loads(data)) for _, data, _ in rows]
+            vectors = unit_rows(embedder.embed_documents([skill_embedding_text(s) for s in skills]))
+            for (skill_id, _, vid), vec in zip(rows, vectors):
+                conn.execute("UPDATE skills SET vector = ? WHERE id = ?", (vector_to_blob(vec), skill_id))
+                ledger.log_change(int(vid), "upsert")
+        records = conn.execute("SELECT namespace, id, text, vector_id FROM records").fetchall()
+        if records:
+            vectors = unit_rows(embedder.embed_documents([r[2] for r in records]))
+            for (ns, rid, _, vid), vec in zip(records, vectors):
+                conn.execute("UPDATE records SET vector = ? WHERE namespace = ? AND id = ?", (vector_to_blob(vec), ns, rid))
+                ledger.log_change(int(vid), "upsert")
+
+
+def _library_skill_dirs(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Skill folders of a library root: ``root/<skill>`` or ``root/<library>/<skill>``."""
+    base_library = None if root.name == COMMON_DIR else library_name_for(root)
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if find_skill_file(child) is not None:
+            yield child, base_library
+            continue
+        for grandchild in sorted(p for p in child.iterdir() if p.is_dir()):
+            if find_skill_file(grandchild) is not None:
+                yield grandchild, child.name if base_library is None else base_library
+
+
+def _as_new_version(current: Skill, edited: Skill, *, source: str, bump: bool = True) -> Skill:
+    """``edited`` content on top of ``current``'s identity, one patch version up."""
+    version = current.version
+    if bump:
+        major, minor, patch = (int(x) for x in current.version.split("."))
+        version = f"{major}.{minor}.{patch + 1}"
+        edited_parts = tuple(int(x) for x in edited.version.split("."))
+        if edited_parts > (major, minor, patch + 1):
+            version = edited.version
+    return edited.evolve(
+        id=current.id, scope=current.scope, user_id=current.user_id, library=current.library,
+        version=version, created_at=current.created_at, updated_at=utc_timestamp(),
+        provenance=({"source": source, "ts": utc_timestamp()},),
+    )
