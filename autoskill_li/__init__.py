@@ -1,0 +1,3 @@
+"""LlamaIndex integration for AutoSkill (vector store, retriever, memory block, instrumentation, tools)."""
+
+__all__: list[str] = []
