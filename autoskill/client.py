@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 from autoskill.config import AutoSkillConfig
 from autoskill.errors import ConfigError, SkillNotFoundError
 from autoskill.learning.heuristic import HeuristicExtractor
-from autoskill.learning.maintain import Decision, decide, merge_skills
+from autoskill.learning.maintain import Decision, bump_version, decide, merge_skills, thresholds_for
 from autoskill.retrieval.context import render_skills_context
 from autoskill.retrieval.fields import skill_embedding_text
 from autoskill.retrieval.hybrid import HybridSearcher, SkillHit
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
-from autoskill.store.base import SkillFilter
+from autoskill.store.base import SkillFilter, SkillVersion
 
 __all__ = ["AutoSkill", "ImportReport", "IngestOutcome"]
 
@@ -102,6 +102,9 @@ class AutoSkill:
         self.store = self._build_store(config)
         self.searcher = HybridSearcher(self.store, self.embedder)
         self.extractor = HeuristicExtractor()
+        self.thresholds = thresholds_for(self.embedder.identity)
+        # An LLM judge for the ambiguous similarity band (set when an LLM maintains skills).
+        self.judge = None
         self.last_ingest: list[IngestOutcome] = []
 
     def _build_store(self, config: AutoSkillConfig) -> Any:
@@ -162,13 +165,14 @@ class AutoSkill:
                 skill_embedding_text(skill), self._filter(uid, statuses=("active", "draft")), limit=5,
                 query_vector=self.embedder.embed_query(skill_embedding_text(skill)),
             )
-            decision = decide(skill, neighbours)
+            decision = decide(skill, neighbours, self.thresholds, judge=self.judge)
             stored: Skill | None = None
             if decision.action == "add":
                 stored = self.store.upsert(skill, reason=f"learned: {decision.reason}")
                 changed.append(stored)
             elif decision.action == "merge" and decision.target is not None:
-                merged = merge_skills(decision.target, skill, provenance=provenance)
+                merged = merge_skills(decision.target, skill, provenance=provenance,
+                                      correction=candidate.kind == "correction")
                 if merged is not decision.target:
                     stored = self.store.upsert(merged, reason=f"merged: {decision.reason}")
                     changed.append(stored)
@@ -178,6 +182,29 @@ class AutoSkill:
             logger.info("ingest %s: %s (%s)", skill.name, decision.action, decision.reason)
         self.last_ingest = outcomes
         return changed
+
+    def history(self, skill_id: str) -> list[SkillVersion]:
+        """Every version of a skill, oldest first, with what changed and why."""
+        self._require(skill_id)
+        return self.store.history(skill_id)
+
+    def rollback(self, skill_id: str, version: str) -> Skill:
+        """Restore the content of ``version`` as a new version (history is never rewritten).
+
+        Raises:
+            SkillNotFoundError: No such skill, or no snapshot with that version.
+        """
+        current = self._require(skill_id)
+        snapshots = [v for v in self.store.history(skill_id) if v.version == version]
+        if not snapshots:
+            known = ", ".join(dict.fromkeys(v.version for v in self.store.history(skill_id)))
+            raise SkillNotFoundError(f"{skill_id}@{version}", suggestion=known.split(", ")[-1] if known else None)
+        restored = snapshots[-1].skill.evolve(
+            id=current.id, version=bump_version(current.version, minor=False), created_at=current.created_at,
+            updated_at=utc_timestamp(),
+            provenance=({"source": "rollback", "ref": version, "ts": utc_timestamp()},),
+        )
+        return self.store.upsert(restored, reason=f"rollback to {version}")
 
     # -- retrieval ----------------------------------------------------------------------------
 

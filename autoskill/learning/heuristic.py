@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from autoskill.skill.model import Skill
 
-__all__ = ["Candidate", "HeuristicExtractor", "split_steps"]
+__all__ = ["Candidate", "HeuristicExtractor", "is_negative_reaction", "is_positive_reaction", "split_steps"]
 
 _ARROWS = re.compile(r"\s*(?:->|→|=>|⇒|⟶|-->)\s*")
 _NUMBERED = re.compile(r"^\s*(?:\d{1,2}|[a-z])\s*[.)、:：]\s+(.+)$|^\s*(?:\d{1,2})、\s*(.+)$")
@@ -116,25 +116,107 @@ def _topic_words(topic: str) -> list[str]:
     return kept[:4]
 
 
+def _renamed_like(candidate: Candidate, withdrawn: Candidate) -> Candidate:
+    """A correction without its own lead keeps the name of the procedure it corrects."""
+    skill = candidate.skill
+    renamed = skill.evolve(name=withdrawn.skill.name, display_name=withdrawn.skill.display_name,
+                           triggers=tuple(dict.fromkeys([*withdrawn.skill.triggers, *skill.triggers])),
+                           tags=withdrawn.skill.tags)
+    return Candidate(skill=renamed, confidence=candidate.confidence, evidence=candidate.evidence, kind=candidate.kind)
+
+
+def _as_kind(candidate: Candidate, kind: str, evidence: str) -> Candidate:
+    return Candidate(skill=candidate.skill, confidence=candidate.confidence, evidence=(evidence,), kind=kind)
+
+
 def _is_question(text: str) -> bool:
     stripped = text.strip()
     return stripped.endswith(("?", "？")) or bool(_QUESTION_START.match(stripped) and len(stripped) < 200 and "->" not in stripped)
 
 
+_NEGATIVE = re.compile(
+    r"^\s*(?:no\b|nope\b|nah\b|wrong\b|incorrect\b|not quite\b|actually,? no\b|that'?s (?:not right|wrong)|"
+    r"that (?:is|was) (?:not right|wrong)|this is wrong|that didn'?t work|it didn'?t work|doesn'?t work|"
+    r"don'?t do that|不对|错了|不是这样)",
+    re.I,
+)
+_NEGATIVE_PREFIX = re.compile(
+    r"^\s*(?:(?:no|nope|nah|wrong|incorrect|not quite|actually)\b[,.!;:\s]*|"
+    r"(?:that'?s|that (?:is|was)|this is) (?:not right|wrong)[,.!;:\s]*|"
+    r"(?:that|it) didn'?t work[,.!;:\s]*|不对[，,。\s]*|错了[，,。\s]*)+",
+    re.I,
+)
+_POSITIVE = re.compile(
+    r"^\s*(?:yes\b|yep\b|yeah\b|exactly\b|correct\b|right\b|perfect\b|great\b|thanks?\b|thank you\b|"
+    r"that (?:worked|works)|it worked|lgtm\b|looks good|对的|没错|好的|谢谢)",
+    re.I,
+)
+
+
+def is_negative_reaction(text: str) -> bool:
+    """Whether a user turn rejects what came before ("no, that's wrong")."""
+    return bool(_NEGATIVE.match(text))
+
+
+def is_positive_reaction(text: str) -> bool:
+    """Whether a user turn confirms what came before ("yes, exactly", "thanks, that worked")."""
+    return bool(_POSITIVE.match(text)) and not is_negative_reaction(text)
+
+
+def _strip_reaction(text: str) -> str:
+    stripped = _NEGATIVE_PREFIX.sub("", text).strip()
+    stripped = re.sub(r"^(?:do|use|it'?s|it is|the right way is|instead,?)\s+(?=\S)", "", stripped, flags=re.I)
+    return re.sub(r"\s+instead[.!]?$", "", stripped, flags=re.I).strip()
+
+
 class HeuristicExtractor:
-    """Extracts skills from user messages with rules (the offline ``mock`` provider)."""
+    """Extracts skills from conversations with rules (the offline ``mock`` provider).
+
+    Evidence is what the user said or confirmed: a procedure the assistant proposed
+    counts only when the next user turn confirms it; a negative reaction withdraws the
+    candidate it reacts to, and a correction in it replaces that candidate.
+    """
 
     def extract(self, messages: Sequence[dict[str, str]], *, user_id: str | None = None) -> list[Candidate]:
-        """Candidates from a conversation (only user turns count as evidence)."""
-        candidates: list[Candidate] = []
-        for message in messages:
-            if message.get("role") != "user":
-                continue
+        """Candidates from one conversation, in the order they were stated."""
+        accepted: list[tuple[int, Candidate]] = []
+        proposal: Candidate | None = None  # the assistant's last unconfirmed procedure
+        last_user_turn = -1
+        for position, message in enumerate(messages):
+            role = message.get("role")
             text = str(message.get("content") or "")
-            candidate = self._procedure(text, user_id) or self._rule(text, user_id)
+            if role == "assistant":
+                proposal = self._procedure(text, user_id)
+                continue
+            if role != "user":
+                continue
+            if is_negative_reaction(text):
+                withdrawn = None
+                if accepted and accepted[-1][0] == last_user_turn:
+                    withdrawn = accepted.pop()[1]
+                proposal = None
+                corrected_text = _strip_reaction(text)
+                correction = self._from_user_text(corrected_text, user_id)
+                if correction is not None:
+                    found = split_steps(corrected_text)
+                    if withdrawn is not None and (found is None or not found[0]):
+                        correction = _renamed_like(correction, withdrawn)
+                    accepted.append((position, _as_kind(correction, "correction", text)))
+                last_user_turn = position
+                continue
+            if proposal is not None and is_positive_reaction(text):
+                confirmed = Candidate(skill=proposal.skill, confidence=min(0.8, proposal.confidence),
+                                      evidence=(*proposal.evidence, text), kind="confirmed")
+                accepted.append((position, confirmed))
+            proposal = None
+            candidate = self._from_user_text(text, user_id)
             if candidate is not None:
-                candidates.append(candidate)
-        return candidates
+                accepted.append((position, candidate))
+            last_user_turn = position
+        return [candidate for _, candidate in accepted]
+
+    def _from_user_text(self, text: str, user_id: str | None) -> Candidate | None:
+        return self._procedure(text, user_id) or self._rule(text, user_id)
 
     def _procedure(self, text: str, user_id: str | None) -> Candidate | None:
         if _is_question(text):

@@ -17,6 +17,7 @@ import numpy as np
 from autoskill.skill.model import Skill
 
 __all__ = [
+    "TRACKED_FIELDS",
     "Record",
     "SkillFilter",
     "SkillStore",
@@ -24,6 +25,7 @@ __all__ = [
     "StoreStats",
     "UsageStats",
     "VectorHit",
+    "changed_fields",
 ]
 
 
@@ -134,6 +136,19 @@ class SkillVersion:
     reason: str
     created_at: str
     provenance: tuple[Mapping[str, str], ...] = ()
+    changes: tuple[str, ...] = ()
+
+
+# Fields whose change a person would want to see in a history listing.
+TRACKED_FIELDS = ("name", "description", "instructions", "triggers", "examples", "tags", "status",
+                  "aliases", "when_to_use", "paths", "allowed_tools", "license", "compatibility", "metadata")
+
+
+def changed_fields(before: Skill | None, after: Skill) -> tuple[str, ...]:
+    """Which tracked fields differ between two snapshots (all non-empty ones for the first)."""
+    if before is None:
+        return ("created",)
+    return tuple(f for f in TRACKED_FIELDS if getattr(before, f) != getattr(after, f))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,15 @@ from autoskill.retrieval.fields import skill_embedding_text, skill_lexical_field
 from autoskill.retrieval.vector_index import VectorIndex
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
-from autoskill.store.base import Record, SkillFilter, SkillVersion, StoreStats, UsageStats, VectorHit
+from autoskill.store.base import (
+    Record,
+    SkillFilter,
+    SkillVersion,
+    StoreStats,
+    UsageStats,
+    VectorHit,
+    changed_fields,
+)
 from autoskill.store.ledger import Ledger, blob_to_vector, dumps, vector_to_blob
 from autoskill.store.tree import SkillTree
 
@@ -47,7 +55,12 @@ def _partition(skill: Skill) -> str:
     return f"library:{skill.library or ''}"
 
 
-def _record_partition(namespace: str) -> str:
+def _record_partition(namespace: str, user_id: object = None) -> str:
+    # Records whose metadata names a (string) user_id get a partition per user, so that a
+    # search filtered by that user scans only their records, exactly, instead of every
+    # record of the namespace through a Python predicate.
+    if isinstance(user_id, str):
+        return "records:" + json.dumps([namespace, user_id], ensure_ascii=False)
     return f"records:{namespace}"
 
 
@@ -81,11 +94,13 @@ class FaissSkillStore:
         self._names: dict[tuple[str, str, str], str] = {}
         self._records: dict[int, Record] = {}
         self._record_vid: dict[tuple[str, str], int] = {}
+        self._record_partitions: dict[str, set[str]] = {}  # namespace -> its partitions
         self._seq = 0
         self._data_version = -1
         # Built on the first lexical query, then kept in step with every change: building
         # it means tokenising every skill, which opening a large store should not pay for.
         self._lexical: BM25Index | None = None
+        self._library_partitions: set[str] = set()
         self._load_all()
 
     # -- identity ---------------------------------------------------------------------------
@@ -128,13 +143,16 @@ class FaissSkillStore:
             self._lexical = None
             self._records.clear()
             self._record_vid.clear()
+            self._record_partitions.clear()
             for row in self._ledger.query(f"SELECT {_RECORD_COLUMNS} FROM records"):
                 record = self._record_from_row(row)
                 vid = int(row[2])
                 self._remember_record(vid, record)
-                ids, vecs = groups.setdefault(_record_partition(record.namespace), ([], []))
+                partition = self._note_record_partition(record)
+                ids, vecs = groups.setdefault(partition, ([], []))
                 ids.append(vid)
                 vecs.append(blob_to_vector(row[5]))
+            self._library_partitions = {p for p in groups if p.startswith("library:")}
             for partition, (ids, vecs) in groups.items():
                 self._index.add(np.asarray(ids, dtype=np.int64), np.vstack(vecs), partition)
 
@@ -165,6 +183,11 @@ class FaissSkillStore:
     def _remember_record(self, vid: int, record: Record) -> None:
         self._records[vid] = record
         self._record_vid[(record.namespace, record.id)] = vid
+
+    def _note_record_partition(self, record: Record) -> str:
+        partition = _record_partition(record.namespace, record.metadata.get("user_id"))
+        self._record_partitions.setdefault(record.namespace, set()).add(partition)
+        return partition
 
     def _forget_record(self, vid: int) -> None:
         record = self._records.pop(vid, None)
@@ -199,14 +222,17 @@ class FaissSkillStore:
         if rows:
             skill = self._skill_from_row(rows[0])
             self._remember_skill(vid, skill)
-            self._index.add(np.asarray([vid], dtype=np.int64), blob_to_vector(rows[0][3])[None, :], _partition(skill))
+            partition = _partition(skill)
+            if skill.scope == "library":
+                self._library_partitions.add(partition)
+            self._index.add(np.asarray([vid], dtype=np.int64), blob_to_vector(rows[0][3])[None, :], partition)
             return
         rows = self._ledger.query(f"SELECT {_RECORD_COLUMNS} FROM records WHERE vector_id = ?", (vid,))
         if rows:
             record = self._record_from_row(rows[0])
             self._remember_record(vid, record)
             self._index.add(np.asarray([vid], dtype=np.int64), blob_to_vector(rows[0][5])[None, :],
-                            _record_partition(record.namespace))
+                            self._note_record_partition(record))
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
@@ -417,7 +443,7 @@ class FaissSkillStore:
         query = self._check_vectors(vector, 1)[0]
         self._sync()
         with self._lock:
-            partitions = flt.partitions(p for p in self._index.partitions() if not p.startswith("records:"))
+            partitions = self._partitions_for(flt)
             if not partitions:
                 return []
             available = sum(self._index.partition_size(p) for p in partitions)
@@ -472,6 +498,21 @@ class FaissSkillStore:
                 return {}
             return {vids[v]: min(1.0, score / ceiling) for v, score in index.score(query, list(vids)).items()}
 
+    def _partitions_for(self, flt: SkillFilter) -> list[str]:
+        """The non-empty partitions ``flt`` may search, without scanning every user's name."""
+        if flt.all_users:
+            known = (p for p in self._index.partitions() if not p.startswith("records:"))
+            return [p for p in flt.partitions(known) if self._index.partition_size(p)]
+        chosen = []
+        if flt.scope in ("all", "user") and flt.user_id is not None:
+            mine = f"user:{flt.user_id}"
+            if self._index.partition_size(mine):
+                chosen.append(mine)
+        if flt.scope in ("all", "library"):
+            chosen.extend(p for p in flt.partitions(sorted(self._library_partitions))
+                          if self._index.partition_size(p))
+        return chosen
+
     # -- history and usage ------------------------------------------------------------------
 
     def history(self, skill_id: str) -> list[SkillVersion]:
@@ -480,11 +521,15 @@ class FaissSkillStore:
             "SELECT seq, version, data, reason, provenance, created_at FROM versions WHERE skill_id = ? ORDER BY seq",
             (skill_id,),
         )
-        return [
-            SkillVersion(skill_id=skill_id, seq=int(seq), version=version, skill=Skill.from_dict(json.loads(data)),
-                         reason=reason, provenance=tuple(json.loads(prov)), created_at=created)
-            for seq, version, data, reason, prov, created in rows
-        ]
+        versions: list[SkillVersion] = []
+        previous: Skill | None = None
+        for seq, version, data, reason, prov, created in rows:
+            snapshot = Skill.from_dict(json.loads(data))
+            versions.append(SkillVersion(skill_id=skill_id, seq=int(seq), version=version, skill=snapshot,
+                                         reason=reason, provenance=tuple(json.loads(prov)), created_at=created,
+                                         changes=changed_fields(previous, snapshot)))
+            previous = snapshot
+        return versions
 
     def record_usage(self, skill_ids: Iterable[str], *, retrievals: int = 0, injections: int = 0,
                      successes: int = 0, failures: int = 0) -> None:
@@ -584,32 +629,42 @@ class FaissSkillStore:
 
     def search_records(self, vector: np.ndarray, k: int, *, namespace: str = "default",
                        where: Mapping[str, Any] | Callable[[Record], bool] | None = None) -> list[tuple[Record, float]]:
-        """Nearest records of a namespace, optionally filtered by metadata equality or a predicate."""
+        """Nearest records of a namespace, optionally filtered by metadata equality or a predicate.
+
+        ``where={"user_id": u, ...}`` with a string ``u`` searches only that user's record
+        partition (exact, no scan of other users' records).
+        """
         if k <= 0:
             return []
         query = self._check_vectors(vector, 1)[0]
         self._sync()
-        partition = _record_partition(namespace)
+        user = where.get("user_id") if isinstance(where, Mapping) else None
         if callable(where):
             admits = where
         elif where:
-            admits = lambda r: all(r.metadata.get(key) == value for key, value in where.items())  # noqa: E731
+            rest = {key: value for key, value in where.items() if not (key == "user_id" and isinstance(user, str))}
+            admits = (lambda r: all(r.metadata.get(key) == value for key, value in rest.items())) if rest else None  # noqa: E731
         else:
             admits = None
         with self._lock:
-            available = self._index.partition_size(partition)
-            fetch = min(available, k if admits is None else max(k * 4, 32))
+            if isinstance(user, str):
+                partitions = [_record_partition(namespace, user)]
+            else:
+                partitions = list(self._record_partitions.get(namespace, ()))
+            fetch = k if admits is None else max(k * 4, 32)
             while True:
                 out = []
-                for vid, score in self._index.search(query, fetch, [partition]):
+                found = self._index.search(query, fetch, partitions)
+                for vid, score in found:
                     record = self._records.get(int(vid))
                     if record is not None and (admits is None or admits(record)):
                         out.append((record, float(score)))
                         if len(out) == k:
                             return out
-                if fetch >= available:
+                # Fewer than asked for means the partitions are exhausted.
+                if len(found) < fetch:
                     return out
-                fetch = min(available, fetch * 4)
+                fetch *= 4
 
     # -- housekeeping -----------------------------------------------------------------------
 
