@@ -18,28 +18,21 @@ from typing import Any, TypeVar
 
 from autoskill.config import AutoSkillConfig
 from autoskill.errors import ConfigError, SkillNotFoundError
-from autoskill.learning.heuristic import HeuristicExtractor
-from autoskill.learning.maintain import Decision, bump_version, decide, merge_skills, thresholds_for
+from autoskill.learning.loop import IngestOutcome, Learner
+from autoskill.learning.maintain import bump_version, thresholds_for
+from autoskill.learning.redact import Redactor
+from autoskill.learning.screen import FLAG_KEY, screen_skill
+from autoskill.learning.windows import ExpiryPolicy, FeedbackResult, LearningWorker, PendingWindows
 from autoskill.retrieval.context import render_skills_context
-from autoskill.retrieval.fields import skill_embedding_text
 from autoskill.retrieval.hybrid import HybridSearcher, SkillHit
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
 from autoskill.store.base import SkillFilter, SkillVersion
 
-__all__ = ["AutoSkill", "ImportReport", "IngestOutcome"]
+__all__ = ["AutoSkill", "ImportReport"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class IngestOutcome:
-    """What happened to one extracted candidate."""
-
-    candidate: Skill
-    decision: Decision
-    skill: Skill | None
 
 
 @dataclass
@@ -98,13 +91,28 @@ class AutoSkill:
         self.config = config
         from autoskill.embeddings.factory import create_embedder
 
+        from autoskill.llm import LLMJudge, LLMMerger, create_extractor, create_llm
+
         self.embedder = create_embedder(config.embeddings)
+        self.llm = create_llm(config.llm)
         self.store = self._build_store(config)
-        self.searcher = HybridSearcher(self.store, self.embedder)
-        self.extractor = HeuristicExtractor()
-        self.thresholds = thresholds_for(self.embedder.identity)
-        # An LLM judge for the ambiguous similarity band (set when an LLM maintains skills).
-        self.judge = None
+        learning = dict(config.learning)
+        self.searcher = HybridSearcher(self.store, self.embedder, usage_prior=float(learning.get("usage_prior", 0.0)))
+        # Redaction runs before anything reaches an LLM, the store or a log line.
+        self.redactor = Redactor.from_config(config.redaction)
+        use_llm = config.maintenance_strategy == "llm"
+        self.learner = Learner(
+            self.store, self.searcher, create_extractor(self.llm, **dict(config.extraction)),
+            thresholds=thresholds_for(self.embedder.identity),
+            judge=LLMJudge(self.llm) if use_llm else None,
+            merger=LLMMerger(self.llm) if use_llm else None,
+        )
+        self.windows = PendingWindows(
+            self.store, self.learner, self.redactor.redact_value,
+            expiry=ExpiryPolicy(ttl_seconds=float(learning.get("window_ttl_seconds", 24 * 3600)),
+                                action=str(learning.get("on_expire", "drop"))),
+        )
+        self._worker: LearningWorker | None = None
         self.last_ingest: list[IngestOutcome] = []
 
     def _build_store(self, config: AutoSkillConfig) -> Any:
@@ -143,45 +151,144 @@ class AutoSkill:
     ) -> list[Skill]:
         """Extract skills from a conversation or event log and maintain the library at once.
 
-        Returns the skills that were added or changed (an empty list when nothing was
-        learned or everything was already known). Details of each decision are in
-        :attr:`last_ingest`.
+        ``messages`` are chat turns (dicts with role/content, or framework message
+        objects); ``events`` follow the event model (messages, tool calls, runs, errors).
+        Everything is redacted first. Returns the skills that were added or changed (empty
+        when nothing was learned or all of it was known); :attr:`last_ingest` says what
+        happened to each candidate and why.
         """
+        from autoskill.learning.events import group_events
+        from autoskill.learning.toolflows import repeated_tool_sequences, toolflow_candidate
+
         if messages is None and events is None:
             raise ConfigError("ingest needs messages=... or events=...")
+        if isinstance(messages, (str, bytes)) or (messages is not None and not isinstance(messages, Sequence)):
+            raise ConfigError(f"messages must be a list of messages, got {type(messages).__name__}")
         uid = user_id or "default"
-        turns = [_message_dict(m) for m in (messages or [])]
-        for event in events or []:
-            if isinstance(event, Mapping) and event.get("type") == "message":
-                turns.append({"role": str(event.get("role", "")), "content": str(event.get("content", ""))})
-        candidates = self.extractor.extract(turns, user_id=uid)
-        provenance = ({"source": "messages" if messages is not None else "events",
-                       "ref": thread_id or "", "ts": utc_timestamp()},)
         outcomes: list[IngestOutcome] = []
-        changed: list[Skill] = []
-        for candidate in candidates:
-            skill = candidate.skill.evolve(provenance=provenance)
-            neighbours = self.searcher.search(
-                skill_embedding_text(skill), self._filter(uid, statuses=("active", "draft")), limit=5,
-                query_vector=self.embedder.embed_query(skill_embedding_text(skill)),
-            )
-            decision = decide(skill, neighbours, self.thresholds, judge=self.judge)
-            stored: Skill | None = None
-            if decision.action == "add":
-                stored = self.store.upsert(skill, reason=f"learned: {decision.reason}")
-                changed.append(stored)
-            elif decision.action == "merge" and decision.target is not None:
-                merged = merge_skills(decision.target, skill, provenance=provenance,
-                                      correction=candidate.kind == "correction")
-                if merged is not decision.target:
-                    stored = self.store.upsert(merged, reason=f"merged: {decision.reason}")
-                    changed.append(stored)
-                else:
-                    decision = Decision("discard", f"already known as {decision.target.name!r}", decision.target)
-            outcomes.append(IngestOutcome(candidate=skill, decision=decision, skill=stored))
-            logger.info("ingest %s: %s (%s)", skill.name, decision.action, decision.reason)
+        source = {"source": "messages", "ref": thread_id or "", "ts": utc_timestamp()}
+        if messages is not None:
+            turns = [self.redactor.redact_value(_message_dict(m)) for m in messages]
+            outcomes += self.learner.learn(self.learner.candidates(turns, user_id=uid), user_id=uid,
+                                           provenance=(source,))
+        if events is not None:
+            from autoskill.learning.windows import _dict_events
+
+            clean = [self.redactor.redact_value(e) for e in _dict_events(events)]
+            for event in clean:
+                event["user_id"] = event.get("user_id") or uid
+            for trajectory in group_events(clean):
+                owner = trajectory.user_id if user_id is None else uid
+                provenance = ({"source": "events", "ref": trajectory.thread_id, "ts": utc_timestamp()},)
+                found = self.learner.candidates(trajectory.messages(), user_id=owner)
+                found += [toolflow_candidate(flow, self.redactor)
+                          for flow in repeated_tool_sequences([trajectory], min_runs=2)]
+                outcomes += self.learner.learn(found, user_id=owner, provenance=provenance)
+            flows = repeated_tool_sequences(group_events(clean), min_runs=2)
+            seen = {o.candidate.name for o in outcomes}
+            extra = [toolflow_candidate(flow, self.redactor) for flow in flows]
+            extra = [c for c in extra if c.skill.name not in seen]
+            for candidate in extra:
+                owner = candidate.skill.user_id or uid
+                outcomes += self.learner.learn([candidate], user_id=owner,
+                                               provenance=({"source": "tool_runs", "ref": "", "ts": utc_timestamp()},))
         self.last_ingest = outcomes
-        return changed
+        return [o.skill for o in outcomes if o.skill is not None]
+
+    # -- deferred, feedback-gated learning ---------------------------------------------------
+
+    def capture(self, events: Sequence[Mapping[str, Any]], *, thread_id: str | None = None,
+                user_id: str | None = None, used_skill_ids: Sequence[str] = ()) -> str:
+        """Hold a captured run as a pending window; returns the window id.
+
+        Nothing is learned yet: the next user message in the thread, or
+        :meth:`feedback`, decides. This is what the framework handlers call.
+        """
+        return self.windows.capture(events, thread_id=thread_id, user_id=user_id,
+                                    used_skill_ids=used_skill_ids).id
+
+    def feedback(self, run_id: str, score: float | bool | None = None, *, comment: str | None = None) -> FeedbackResult:
+        """Feedback on a captured run: a score in [-1, 1] (or True/False) and/or a comment.
+
+        Positive or neutral-with-substance feedback releases the run for learning;
+        negative feedback blocks it, and a correction in the comment is learned instead.
+        Feedback is credited to the skills the run used.
+        """
+        return self.windows.feedback(run_id, score, comment)
+
+    def pending(self, *, thread_id: str | None = None, user_id: str | None = None) -> list[Any]:
+        """Windows still waiting for feedback."""
+        return self.store.list_windows(thread_id=thread_id, user_id=user_id, statuses=("pending",))
+
+    def flush(self, *, release_pending: bool = False) -> list[Skill]:
+        """Expire old windows and learn from every released one now (optionally releasing
+        all pending ones first); returns the skills added or changed."""
+        return [o.skill for o in self.windows.flush(release_pending=release_pending) if o.skill is not None]
+
+    def start_learning_worker(self, *, interval: float = 1.0) -> LearningWorker:
+        """Process released windows in a background thread instead of in the caller."""
+        if self._worker is None:
+            self._worker = LearningWorker(self.windows, interval=interval).start()
+        return self._worker
+
+    def stop_learning_worker(self) -> None:
+        """Stop the background worker after a last pass."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    # -- status: drafts, archive -------------------------------------------------------------
+
+    def set_status(self, skill_id: str, status: str, *, reason: str) -> Skill:
+        """Change a skill's status as a new version (nothing is ever silently deleted)."""
+        skill = self._require(skill_id)
+        if skill.status == status:
+            return skill
+        metadata = {k: v for k, v in skill.metadata.items() if not (status == "active" and k == FLAG_KEY)}
+        updated = skill.evolve(status=status, metadata=metadata, version=bump_version(skill.version, minor=False),
+                               updated_at=utc_timestamp())
+        return self.store.upsert(updated, reason=reason, allow_library=skill.scope == "library")
+
+    def drafts(self, user_id: str | None = None) -> list[Skill]:
+        """Skills held back as drafts (flagged by screening, or made drafts by hand)."""
+        return self.store.list(self._filter(user_id or "default", "all", statuses=("draft",)))
+
+    def promote(self, skill_id: str) -> Skill:
+        """Make a draft active (a person reviewed it); clears its safety flag."""
+        return self.set_status(skill_id, "active", reason="promoted by a person")
+
+    def drop(self, skill_id: str) -> bool:
+        """Delete a draft (only drafts: active skills are archived, not dropped)."""
+        skill = self._require(skill_id)
+        if skill.status != "draft":
+            raise ConfigError(f"skill {skill.name!r} is {skill.status}, not a draft; archive it instead")
+        return self.store.delete(skill_id, allow_library=skill.scope == "library")
+
+    def archive(self, skill_id: str, *, reason: str = "archived by hand") -> Skill:
+        """Archive a skill (reversible with :meth:`unarchive`)."""
+        return self.set_status(skill_id, "archived", reason=reason)
+
+    def unarchive(self, skill_id: str) -> Skill:
+        """Bring an archived skill back."""
+        return self.set_status(skill_id, "active", reason="unarchived")
+
+    def archive_stale(self, *, user_id: str | None = None, min_feedback: int = 3, failure_ratio: float = 0.6,
+                      unused_days: float = 90.0) -> list[Skill]:
+        """Archive users' skills that keep failing or were never used; returns them.
+
+        Failing: at least ``min_feedback`` feedbacks and a failure share of
+        ``failure_ratio`` or more. Unused: never retrieved and older than ``unused_days``.
+        """
+        from autoskill.learning.usage import stale_reason
+
+        flt = SkillFilter(user_id=user_id, scope="user", all_users=user_id is None)
+        archived = []
+        for skill in self.store.list(flt):
+            why = stale_reason(skill, self.store.usage(skill.id), min_feedback=min_feedback,
+                               failure_ratio=failure_ratio, unused_days=unused_days)
+            if why:
+                archived.append(self.archive(skill.id, reason=f"archived: {why}"))
+        return archived
 
     def history(self, skill_id: str) -> list[SkillVersion]:
         """Every version of a skill, oldest first, with what changed and why."""
@@ -339,6 +446,10 @@ class AutoSkill:
                 library=owner if scope == "library" else None,
                 provenance=({"source": "import", "ref": str(skill.source_dir or ""), "ts": utc_timestamp()},),
             )
+            flags = screen_skill(imported)
+            if flags:
+                imported = imported.evolve(status="draft", metadata={**imported.metadata,
+                                                                     FLAG_KEY: "; ".join(map(str, flags))})
             existing = self.store.get(imported.id)
             if existing is not None and existing.content_hash() == imported.content_hash():
                 report.unchanged += 1
@@ -395,7 +506,8 @@ class AutoSkill:
         self.store.refresh()
 
     def close(self) -> None:
-        """Release the store."""
+        """Stop the learning worker and release the store."""
+        self.stop_learning_worker()
         self.store.close()
 
     def __enter__(self) -> AutoSkill:
@@ -412,4 +524,9 @@ class AutoSkill:
     adelete = _asyncify(delete)
     aadd = _asyncify(add)
     aimport_skill_dirs = _asyncify(import_skill_dirs)
+    acapture = _asyncify(capture)
+    afeedback = _asyncify(feedback)
+    aflush = _asyncify(flush)
+    ahistory = _asyncify(history)
+    arollback = _asyncify(rollback)
     awrite_skill_dirs = _asyncify(write_skill_dirs)

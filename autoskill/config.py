@@ -56,8 +56,11 @@ class AutoSkillConfig:
         store: Store section (``inmemory``, ``local`` with ``path``) or a store object.
         maintenance_strategy: ``heuristic`` (offline) or ``llm`` (the LLM judges merges).
         library_dirs: Extra shared skill libraries, searched beside users' skills.
-        redaction: Options of the redaction stage (see the learning loop).
-        extraction: Options of the extraction stage.
+        redaction: Options of the redaction stage: ``enabled``, ``kinds``, ``extra_patterns``,
+            ``allow`` (see :class:`autoskill.learning.redact.Redactor`).
+        extraction: Options of the LLM extractor (``min_confidence``).
+        learning: Deferred learning: ``window_ttl_seconds`` (default one day), ``on_expire``
+            (``"drop"`` or ``"release"``), ``usage_prior`` (0 = off; at most 0.2).
     """
 
     llm: Any = field(default_factory=_default_llm)
@@ -67,6 +70,7 @@ class AutoSkillConfig:
     library_dirs: tuple[str, ...] = ()
     redaction: Mapping[str, Any] = field(default_factory=dict)
     extraction: Mapping[str, Any] = field(default_factory=dict)
+    learning: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("llm", "embeddings", "store"):
@@ -79,7 +83,7 @@ class AutoSkillConfig:
             object.__setattr__(self, "library_dirs", (os.fspath(self.library_dirs),))
         else:
             object.__setattr__(self, "library_dirs", tuple(os.fspath(p) for p in self.library_dirs))
-        for name in ("redaction", "extraction"):
+        for name in ("redaction", "extraction", "learning"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
                 raise ConfigError(f"config field {name!r} must be a mapping, got {type(value).__name__}")

@@ -18,6 +18,7 @@ a provider) in its message and keeps it as an attribute for programs.
     │   ├── EmbedderMismatchError   a store opened with a different embedder
     │   ├── ReadOnlyScopeError      a write to a shared library through a user handle
     │   └── StoreCorruptError       files on disk disagree in a way that cannot be repaired
+    ├── InvalidEventError           an event breaks the event contract (names the field and line)
     ├── ResourceAccessError         a skill resource path leaves the skill's folder
     ├── ScriptExecutionError        running a skill script failed or is disabled
     ├── EmbeddingError              an embedder returned something unusable
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "EmbedderMismatchError",
     "EmbeddingError",
+    "InvalidEventError",
     "LLMError",
     "MissingDependencyError",
     "ProviderNotFoundError",
@@ -127,6 +129,23 @@ class ReadOnlyScopeError(StoreError, PermissionError):
 
 class StoreCorruptError(StoreError):
     """The store's files disagree in a way that could not be repaired."""
+
+
+class InvalidEventError(AutoSkillError, ValueError):
+    """An event dict (or a JSONL line) breaks the event contract.
+
+    Attributes:
+        field: The offending field (``"type"``, ``"score"``, ``"messages[2].role"``...).
+        reason: What is wrong with it.
+        line: The 1-based JSONL line the event came from, when known.
+    """
+
+    def __init__(self, field: str, reason: str, line: int | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.line = line
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"{where}event field {field!r}: {reason}")
 
 
 class ResourceAccessError(AutoSkillError, PermissionError):

@@ -34,7 +34,7 @@ _QUESTION_START = re.compile(
     r"^(?:how|what|why|when|where|which|who|can|could|would|should|is|are|do|does|did|will|may)\b", re.I
 )
 _TOPIC_PATTERNS = (
-    re.compile(r"^(?:before|after|when|whenever|for|during|on)\s+(?:each|every|any|a|an|the|our|my)?\s*(.+)$", re.I),
+    re.compile(r"^(?:before|after|when|whenever|for|during|on)\s+(?:(?:each|every|any|a|an|the|our|my)\s+)?(.+)$", re.I),
     re.compile(r"^(?:our|my|the|a|team)\s+(.+?)\s+(?:flow|process|procedure|workflow|checklist|steps|routine|playbook)s?$", re.I),
     re.compile(r"^(?:to|how to|how we)\s+(.+)$", re.I),
     re.compile(r"^(.+?)\s+(?:flow|process|procedure|workflow|checklist|steps|routine|playbook)s?$", re.I),
@@ -239,7 +239,7 @@ class HeuristicExtractor:
             name = "-".join(words + [kind]) if words else kind
         topic_text = " ".join(words) if words else (topic or lead or "this task")
         instructions = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
-        description = f"Step-by-step {kind} for {topic_text}: " + " -> ".join(steps)
+        description = f"Step-by-step {kind} for {topic_text}: " + " \u2192 ".join(steps)
         triggers = [t for t in (lead, f"how to do {topic_text}", f"{topic_text} {kind}") if t]
         skill = Skill(
             name=name,

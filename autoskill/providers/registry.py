@@ -46,8 +46,8 @@ ENTRY_POINT_GROUP = "autoskill.providers"
 # first lookup of that kind, never at `import autoskill` time.
 _BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "embeddings": ("autoskill.embeddings.factory",),
-    "llm": (),
-    "store": (),
+    "llm": ("autoskill.llm.providers",),
+    "store": ("autoskill.store.factory",),
 }
 
 _lock = threading.RLock()
@@ -135,8 +135,13 @@ def _load_builtins(kind: str) -> None:
             return
         # Mark first: a built-in module calling back into the registry must not recurse.
         _builtins_loaded.add(kind)
-    for module in _BUILTIN_MODULES.get(kind, ()):
-        importlib.import_module(module)
+    try:
+        for module in _BUILTIN_MODULES.get(kind, ()):
+            importlib.import_module(module)
+    except BaseException:
+        with _lock:  # let the next lookup retry and show the real import error again
+            _builtins_loaded.discard(kind)
+        raise
 
 
 def _load_entry_points() -> None:

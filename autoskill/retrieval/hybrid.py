@@ -67,10 +67,19 @@ def fuse_scores(similarity: float, lexical: float, registry: float,
 class HybridSearcher:
     """Runs a hybrid search over a store (see the module docstring)."""
 
-    def __init__(self, store, embedder, weights: FusionWeights | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, store, embedder, weights: FusionWeights | None = None,  # type: ignore[no-untyped-def]
+                 *, usage_prior: float = 0.0) -> None:
+        """Args:
+            store: The skill store.
+            embedder: Embeds queries.
+            weights: Fusion weights.
+            usage_prior: Weight of the usage prior (0 = off, the default; capped at 0.2 so
+                a new skill can still win). See :mod:`autoskill.learning.usage`.
+        """
         self.store = store
         self.embedder = embedder
         self.weights = weights or FusionWeights()
+        self.usage_prior = usage_prior
 
     def search(
         self,
@@ -115,6 +124,10 @@ class HybridSearcher:
             relevance = score_skill(skill, query, file_paths, cwd=cwd)
             sim, lex = similarity[skill_id], lexical.get(skill_id, 0.0)
             score = fuse_scores(sim, lex, relevance.score, self.weights)
+            if self.usage_prior > 0:
+                from autoskill.learning.usage import apply_prior
+
+                score = apply_prior(score, self.store.usage(skill_id), self.usage_prior)
             matched = []
             if sim >= self.weights.vector_floor:
                 matched.append("vector")

@@ -25,6 +25,8 @@ __all__ = [
     "StoreStats",
     "UsageStats",
     "VectorHit",
+    "WINDOW_STATUSES",
+    "Window",
     "changed_fields",
 ]
 
@@ -123,6 +125,44 @@ class Record:
     text: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
     namespace: str = "default"
+
+
+WINDOW_STATUSES = ("pending", "released", "blocked", "processing", "processed", "expired")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A captured run or turn waiting for feedback before anything is learned from it.
+
+    Attributes:
+        id: Window id.
+        thread_id: Conversation thread; the next user turn in it is the feedback.
+        user_id: Whose run it was.
+        events: The run's events (already redacted), as event dicts.
+        used_skills: Ids of skills that were retrieved or injected for the run.
+        status: ``pending`` -> ``released`` or ``blocked`` (or ``expired``) ->
+            ``processing`` -> ``processed``.
+        feedback: What released or blocked it (score, comment, source).
+        result: What processing did (skills added or changed, decisions).
+        created_at: Epoch seconds.
+        updated_at: Epoch seconds.
+    """
+
+    id: str
+    thread_id: str
+    user_id: str
+    events: tuple[Mapping[str, Any], ...]
+    used_skills: tuple[str, ...] = ()
+    status: str = "pending"
+    feedback: Mapping[str, Any] | None = None
+    result: Mapping[str, Any] | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def run_ids(self) -> list[str]:
+        """Every run id its events mention (roots and children)."""
+        ids = [str(e.get("run_id")) for e in self.events if e.get("run_id")]
+        return list(dict.fromkeys(ids))
 
 
 @dataclass(frozen=True)

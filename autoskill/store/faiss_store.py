@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from autoskill.store.base import (
     StoreStats,
     UsageStats,
     VectorHit,
+    Window,
     changed_fields,
 )
 from autoskill.store.ledger import Ledger, blob_to_vector, dumps, vector_to_blob
@@ -243,10 +245,11 @@ class FaissSkillStore:
 
     def _after_commit(self, vids: Iterable[int]) -> None:
         """Apply our own committed writes to memory (same path other processes take)."""
-        for vid in sorted(set(vids)):
-            self._reload_vector_id(vid)
-        self._seq = max(self._seq, self._ledger.last_change())
-        self._data_version = self._ledger.data_version()
+        with self._lock:
+            for vid in sorted(set(vids)):
+                self._reload_vector_id(vid)
+            self._seq = max(self._seq, self._ledger.last_change())
+            self._data_version = self._ledger.data_version()
 
     # -- vectors ----------------------------------------------------------------------------
 
@@ -355,9 +358,11 @@ class FaissSkillStore:
                     file_jobs.append((skill, old_folder if old_folder != folder else None))
             # Commit happens on leaving the block; the tree is written after it, so a crash
             # in between leaves the ledger (the truth) ahead and the tree repairable.
-        self._after_commit(touched)
+        with self._lock:
+            self._after_commit(touched)
+            stored = [self._skills[self._skill_vid[s.id]] for s in skills]
         self._write_tree(file_jobs, fsync=len(file_jobs) < 64)
-        return [self._skills[self._skill_vid[s.id]] for s in skills]
+        return stored
 
     def _write_tree(self, jobs: Sequence[tuple[Skill, str | None]], *, fsync: bool) -> None:
         if self._tree is None:
@@ -558,6 +563,93 @@ class FaissSkillStore:
             return UsageStats()
         r, i, s, f, last = rows[0]
         return UsageStats(int(r), int(i), int(s), int(f), last)
+
+    # -- pending learning windows ------------------------------------------------------------
+
+    def add_window(self, window: Window) -> None:
+        """Persist a new pending window (and index its run ids for feedback by run)."""
+        now = time.time()
+        with self._lock, self._ledger.transaction() as conn:
+            conn.execute(
+                "INSERT INTO windows (id, thread_id, user_id, events, used_skills, status, feedback, result,"
+                " claimed_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,NULL,?,?)",
+                (window.id, window.thread_id, window.user_id, dumps([dict(e) for e in window.events]),
+                 dumps(list(window.used_skills)), window.status,
+                 dumps(dict(window.feedback)) if window.feedback is not None else None,
+                 dumps(dict(window.result)) if window.result is not None else None,
+                 window.created_at or now, now),
+            )
+            for run_id in window.run_ids():
+                conn.execute("INSERT OR REPLACE INTO window_runs (run_id, window_id) VALUES (?, ?)", (run_id, window.id))
+
+    @staticmethod
+    def _window_from_row(row: Sequence[Any]) -> Window:
+        wid, thread, user, events, used, status, feedback, result, created, updated = row
+        return Window(id=wid, thread_id=thread, user_id=user, events=tuple(json.loads(events)),
+                      used_skills=tuple(json.loads(used)), status=status,
+                      feedback=json.loads(feedback) if feedback else None,
+                      result=json.loads(result) if result else None, created_at=created, updated_at=updated)
+
+    _WINDOW_COLUMNS = "id, thread_id, user_id, events, used_skills, status, feedback, result, created_at, updated_at"
+
+    def get_window(self, window_id: str) -> Window | None:
+        """A window by id."""
+        rows = self._ledger.query(f"SELECT {self._WINDOW_COLUMNS} FROM windows WHERE id = ?", (window_id,))
+        return self._window_from_row(rows[0]) if rows else None
+
+    def window_for_run(self, run_id: str) -> Window | None:
+        """The window holding a run (root or child run id)."""
+        rows = self._ledger.query("SELECT window_id FROM window_runs WHERE run_id = ?", (run_id,))
+        return self.get_window(rows[0][0]) if rows else None
+
+    def list_windows(self, *, thread_id: str | None = None, user_id: str | None = None,
+                     statuses: Sequence[str] | None = None, created_before: float | None = None,
+                     limit: int | None = None) -> list[Window]:
+        """Windows matching every given condition, oldest first."""
+        clauses, params = [], []
+        if thread_id is not None:
+            clauses.append("thread_id = ?")
+            params.append(thread_id)
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if created_before is not None:
+            clauses.append("created_at < ?")
+            params.append(created_before)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        rows = self._ledger.query(f"SELECT {self._WINDOW_COLUMNS} FROM windows{where} ORDER BY created_at, rowid{tail}", params)
+        return [self._window_from_row(r) for r in rows]
+
+    def transition_window(self, window_id: str, *, from_statuses: Sequence[str], to_status: str,
+                          feedback: Mapping[str, Any] | None = None, result: Mapping[str, Any] | None = None,
+                          claimed_by: str | None = None) -> bool:
+        """Move a window to ``to_status`` only if it is in one of ``from_statuses``.
+
+        The check and the write are one SQLite statement inside a write transaction, so
+        of two threads or processes racing for a window exactly one wins.
+        """
+        sets = ["status = ?", "updated_at = ?"]
+        params: list[Any] = [to_status, time.time()]
+        if feedback is not None:
+            sets.append("feedback = ?")
+            params.append(dumps(dict(feedback)))
+        if result is not None:
+            sets.append("result = ?")
+            params.append(dumps(dict(result)))
+        if claimed_by is not None:
+            sets.append("claimed_by = ?")
+            params.append(claimed_by)
+        params.extend([window_id, *from_statuses])
+        with self._lock, self._ledger.transaction() as conn:
+            cursor = conn.execute(
+                f"UPDATE windows SET {', '.join(sets)} WHERE id = ? AND status IN ({','.join('?' * len(from_statuses))})",
+                params,
+            )
+            return cursor.rowcount == 1
 
     # -- plain records ----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from autoskill.errors import StoreCorruptError
 
 __all__ = ["SCHEMA_VERSION", "Ledger"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,6 +69,22 @@ CREATE TABLE IF NOT EXISTS records (
     vector BLOB NOT NULL,
     PRIMARY KEY (namespace, id)
 );
+CREATE TABLE IF NOT EXISTS windows (
+    id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    events TEXT NOT NULL,
+    used_skills TEXT NOT NULL,
+    status TEXT NOT NULL,
+    feedback TEXT,
+    result TEXT,
+    claimed_by TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS windows_thread ON windows (thread_id, status);
+CREATE INDEX IF NOT EXISTS windows_status ON windows (status, created_at);
+CREATE TABLE IF NOT EXISTS window_runs (run_id TEXT PRIMARY KEY, window_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     vector_id INTEGER NOT NULL,
@@ -113,6 +129,9 @@ class Ledger:
                 raise StoreCorruptError(
                     f"{target}: ledger schema {stored} is newer than this AutoSkill ({SCHEMA_VERSION}); upgrade autoskill"
                 )
+            elif int(stored) < SCHEMA_VERSION:
+                # Migrations so far only add tables, which the schema script above created.
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     # -- transactions -----------------------------------------------------------------------
 
