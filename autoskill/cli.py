@@ -92,10 +92,14 @@ def _cmd_store_list(args: argparse.Namespace, out: TextIO) -> int:
     sdk = _sdk(args)
     statuses = ("draft",) if getattr(args, "drafts", False) else ("active", "draft", "archived")
     skills = sdk.list(args.user_id, scope="all", statuses=statuses)
+    from autoskill.learning.screen import flag_reasons
+
     for skill in skills:
         where = "mine" if skill.scope == "user" else f"library:{skill.library or '-'}"
         print(f"{skill.name:<36} v{skill.version:<8} {skill.status:<8} {where:<22} {_short(skill.description, 60)}",
               file=out)
+        if flag_reasons(skill):
+            print(f"{'':<36} flagged: {flag_reasons(skill)}", file=out)
     print(f"{len(skills)} skill(s) visible to user {args.user_id!r} in {_store_dir(args)}", file=out)
     return 0
 
@@ -261,6 +265,67 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
+    from autoskill.learning.events import read_jsonl
+
+    sdk = _sdk(args)
+    batch = read_jsonl(args.file)
+    learned = []
+    total = len(batch.conversations) + len(batch.trajectories)
+    progress = _Progress("ingesting")
+    for position, conversation in enumerate(batch.conversations, 1):
+        learned += sdk.ingest(messages=conversation.messages, user_id=conversation.user_id or args.user_id,
+                              thread_id=conversation.thread_id)
+        progress(position, total)
+    events = [e.to_dict() for t in batch.trajectories for e in t.events]
+    if events:
+        learned += sdk.ingest(events=events, user_id=None if args.keep_users else args.user_id)
+        progress(total, total)
+    for line, message in batch.errors:
+        print(f"  line {line}: skipped ({message})", file=out)
+    print(f"{len(learned)} skill(s) added or changed from {len(batch.conversations)} conversation(s) and "
+          f"{len(batch.trajectories)} event thread(s); {len(batch.errors)} bad line(s)", file=out)
+    for skill in learned:
+        print(f"  {skill.name} v{skill.version}", file=out)
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    sdk = _sdk(args)
+    skill = _find_in_store(sdk, args.name, args.user_id)
+    for version in sdk.history(skill.id):
+        changes = ", ".join(version.changes)
+        print(f"v{version.version:<8} {version.created_at}  {version.reason}  [{changes}]", file=out)
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace, out: TextIO) -> int:
+    sdk = _sdk(args)
+    skill = _find_in_store(sdk, args.name, args.user_id)
+    restored = sdk.rollback(skill.id, args.version)
+    print(f"{restored.name}: restored v{args.version} as v{restored.version}", file=out)
+    return 0
+
+
+def _cmd_review(args: argparse.Namespace, out: TextIO) -> int:
+    sdk = _sdk(args)
+    skill = _find_in_store_any(sdk, args.name, args.user_id)
+    if args.command == "promote":
+        print(f"{sdk.promote(skill.id).name}: active", file=out)
+    else:
+        sdk.drop(skill.id)
+        print(f"{skill.name}: dropped", file=out)
+    return 0
+
+
+def _find_in_store_any(sdk, key: str, user_id: str | None):  # type: ignore[no-untyped-def]
+    """Like _find_in_store, but drafts and archived skills count too."""
+    for skill in sdk.list(user_id, scope="all", statuses=("draft", "active", "archived")):
+        if key in (skill.id, skill.name):
+            return skill
+    return _find_in_store(sdk, key, user_id)
+
+
 def _add_store_args(cmd: argparse.ArgumentParser, *, user: bool = True) -> None:
     cmd.add_argument("--store-dir", help="store folder (default: $AUTOSKILL_STORE_DIR or ~/.autoskill/store)")
     cmd.add_argument("--library-dir", action="append", help="extra shared skill library (repeatable)")
@@ -302,6 +367,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_args(export)
     export.set_defaults(run=_cmd_export)
 
+    ingest = sub.add_parser("ingest", help="learn from a JSONL file of events or conversations")
+    ingest.add_argument("file")
+    ingest.add_argument("--keep-users", action="store_true",
+                        help="learn for the user ids in the file (default: --user-id for events without one)")
+    _add_store_args(ingest)
+    ingest.set_defaults(run=_cmd_ingest)
+
+    history = sub.add_parser("history", help="versions of a skill with what changed and why")
+    history.add_argument("name")
+    _add_store_args(history)
+    history.set_defaults(run=_cmd_history)
+
+    rollback = sub.add_parser("rollback", help="restore a version of a skill as a new version")
+    rollback.add_argument("name")
+    rollback.add_argument("version")
+    _add_store_args(rollback)
+    rollback.set_defaults(run=_cmd_rollback)
+
+    for name, helptext in (("promote", "make a reviewed draft active"), ("drop", "delete a draft")):
+        review = sub.add_parser(name, help=helptext)
+        review.add_argument("name", help="skill name or id")
+        _add_store_args(review)
+        review.set_defaults(run=_cmd_review)
+
     stats = sub.add_parser("stats", help="counts of the store")
     _add_store_args(stats, user=False)
     stats.set_defaults(run=_cmd_stats)
@@ -321,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="read skill folders under this root (repeatable) instead of the store")
         cmd.add_argument("--recursive", action="store_true", help="scan roots recursively")
         cmd.add_argument("-v", "--verbose", action="store_true")
+        if name == "list":
+            cmd.add_argument("--drafts", action="store_true", help="only drafts (flagged skills waiting for review)")
         _add_store_args(cmd)
         cmd.set_defaults(run=runner)
     return parser
