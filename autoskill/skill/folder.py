@@ -152,12 +152,13 @@ def iter_resource_files(skill_dir: str | Path) -> Iterator[str]:
             yield path.relative_to(base).as_posix()
 
 
-def write_skill_dir(skill: Skill, root_dir: str | Path, *, fsync: bool = True) -> Path:
+def write_skill_dir(skill: Skill, root_dir: str | Path, *, fsync: bool = True, skill_md: str | None = None) -> Path:
     """Write ``skill`` as ``root_dir/<name>/`` with SKILL.md and its resources.
 
     Resources come from the folder the skill was read from (copied) and from the skill's
     in-memory ``resources`` (written); the folder is named after the skill, as the spec
-    requires. Returns the folder's path.
+    requires. ``skill_md`` is the rendered text when the caller already has it. Returns
+    the folder's path.
     """
     target = Path(root_dir) / skill.name
     target.mkdir(parents=True, exist_ok=True)
@@ -171,5 +172,5 @@ def write_skill_dir(skill: Skill, root_dir: str | Path, *, fsync: bool = True) -
         destination = contained_path(target, rel)
         payload = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         atomic_write_bytes(destination, payload, fsync=fsync)
-    atomic_write_text(target / "SKILL.md", render_skill_md(skill), fsync=fsync)
+    atomic_write_text(target / "SKILL.md", skill_md if skill_md is not None else render_skill_md(skill), fsync=fsync)
     return target

@@ -251,6 +251,28 @@ class Skill:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
 
+    @classmethod
+    def from_trusted_dict(cls, data: Mapping[str, Any]) -> Skill:
+        """Rebuild a Skill from :meth:`to_dict` output of a Skill we normalised ourselves.
+
+        Skips normalisation (the store loads many skills on open); anything that does not
+        look like our own output takes the normal, checking path.
+        """
+        names = _FIELD_NAMES
+        if set(data) != names - {"resources", "source_dir"}:
+            return cls.from_dict(data)
+        obj = object.__new__(cls)
+        set_ = object.__setattr__
+        for key, value in data.items():
+            if key in _TUPLE_FIELDS:
+                value = tuple(dict(v) for v in value) if key == "provenance" else tuple(value)
+            elif key == "metadata":
+                value = dict(value)
+            set_(obj, key, value)
+        set_(obj, "resources", {})
+        set_(obj, "source_dir", None)
+        return obj
+
     def content_hash(self) -> str:
         """A hash of what the skill says (not its bookkeeping), to notice edits."""
         import hashlib
@@ -263,6 +285,10 @@ class Skill:
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(Skill))
+_TUPLE_FIELDS = frozenset({"triggers", "examples", "tags", "aliases", "paths", "allowed_tools", "provenance"})
 
 
 def _first_sentence(text: str) -> str:

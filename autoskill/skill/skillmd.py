@@ -64,10 +64,21 @@ _LIST_FIELDS = {"tags", "triggers", "examples", "aliases", "paths"}
 # -- rendering --------------------------------------------------------------------------
 
 
+# Skill text is normalised (no control characters but tab and newline), so escaping these
+# is exact; YAML reads \x85, \u2028 and \u2029 as line breaks, so they are escaped too.
+_YAML_ESCAPES = str.maketrans({
+    "\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r",
+    "\x85": "\\N", "\u2028": "\\L", "\u2029": "\\P",
+})
+_STILL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+
+
 def _quote(value: str) -> str:
     """One double-quoted YAML scalar on one line, with ``---`` escaped for the validator."""
-    text = yaml.safe_dump(value, default_style='"', allow_unicode=True, width=2**31 - 1)
-    return text.rstrip("\n").replace("---", "\\x2d\\x2d\\x2d")
+    text = value.translate(_YAML_ESCAPES)
+    if _STILL_UNSAFE.search(text):  # not from a normalised Skill; escape rather than fail
+        text = _STILL_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    return '"' + text.replace("---", "\\x2d\\x2d\\x2d") + '"'
 
 
 def _key(name: str) -> str:

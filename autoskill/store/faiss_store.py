@@ -30,6 +30,7 @@ from autoskill.retrieval.fields import skill_embedding_text, skill_lexical_field
 from autoskill.retrieval.vector_index import VectorIndex
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
+from autoskill.skill.skillmd import render_skill_md
 from autoskill.store.base import (
     Record,
     SkillFilter,
@@ -41,7 +42,7 @@ from autoskill.store.base import (
     changed_fields,
 )
 from autoskill.store.ledger import Ledger, blob_to_vector, dumps, vector_to_blob
-from autoskill.store.tree import SkillTree
+from autoskill.store.tree import SkillTree, file_hash
 
 __all__ = ["FaissSkillStore"]
 
@@ -159,7 +160,8 @@ class FaissSkillStore:
                 self._index.add(np.asarray(ids, dtype=np.int64), np.vstack(vecs), partition)
 
     def _skill_from_row(self, row: Sequence[Any]) -> Skill:
-        return Skill.from_dict(json.loads(row[2]))
+        # Rows were written from normalised Skills: skip normalising them again on load.
+        return Skill.from_trusted_dict(json.loads(row[2]))
 
     def _record_from_row(self, row: Sequence[Any]) -> Record:
         return Record(id=row[1], text=row[3], metadata=json.loads(row[4]), namespace=row[0])
@@ -309,7 +311,7 @@ class FaissSkillStore:
                 )
         matrix = self._check_vectors(self._embed_skills(skills) if vectors is None else vectors, len(skills))
         touched: list[int] = []
-        file_jobs: list[tuple[Skill, str | None]] = []
+        file_jobs: list[tuple[Skill, str | None, str]] = []
         names_in_batch = [(s.scope, s.owner or "", s.name) for s in skills]
         if len(set(names_in_batch)) != len(names_in_batch) and len({s.id for s in skills}) == len(skills):
             raise SkillValidationError("name", "two skills of one owner in this batch share a name")
@@ -329,15 +331,13 @@ class FaissSkillStore:
                 if old is not None:
                     rows = conn.execute("SELECT folder FROM skills WHERE id = ?", (skill.id,)).fetchall()
                     old_folder = rows[0][0] if rows else None
-                folder, fhash = None, None
+                folder, fhash, text = None, None, ""
                 if placed_files and skill.id in placed_files:
                     folder, fhash = placed_files[skill.id]
                 elif self._tree is not None and write_files:
                     folder = self._tree.folder_for(skill).as_posix()
-                    from autoskill.skill.skillmd import render_skill_md
-                    from autoskill.store.tree import file_hash
-
-                    fhash = file_hash(render_skill_md(skill))
+                    text = render_skill_md(skill)
+                    fhash = file_hash(text)
                 elif old_folder and self._tree is None:
                     folder = old_folder
                 conn.execute(
@@ -355,7 +355,7 @@ class FaissSkillStore:
                 self._ledger.log_change(vid, "upsert")
                 touched.append(vid)
                 if folder is not None and not (placed_files and skill.id in placed_files):
-                    file_jobs.append((skill, old_folder if old_folder != folder else None))
+                    file_jobs.append((skill, old_folder if old_folder != folder else None, text))
             # Commit happens on leaving the block; the tree is written after it, so a crash
             # in between leaves the ledger (the truth) ahead and the tree repairable.
         with self._lock:
@@ -364,12 +364,12 @@ class FaissSkillStore:
         self._write_tree(file_jobs, fsync=len(file_jobs) < 64)
         return stored
 
-    def _write_tree(self, jobs: Sequence[tuple[Skill, str | None]], *, fsync: bool) -> None:
+    def _write_tree(self, jobs: Sequence[tuple[Skill, str | None, str]], *, fsync: bool) -> None:
         if self._tree is None:
             return
-        for skill, stale_folder in jobs:
+        for skill, stale_folder, text in jobs:
             try:
-                self._tree.write(skill, fsync=fsync)
+                self._tree.write(skill, fsync=fsync, skill_md=text or None)
                 if stale_folder:
                     self._tree.remove(stale_folder)
             except OSError as exc:  # the ledger has it; `refresh` rewrites the tree later

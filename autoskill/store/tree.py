@@ -63,12 +63,13 @@ class SkillTree:
             return Path(COMMON_DIR) / encode_owner(skill.library) / skill.name
         return Path(COMMON_DIR) / skill.name
 
-    def write(self, skill: Skill, *, fsync: bool = True) -> tuple[str, str]:
+    def write(self, skill: Skill, *, fsync: bool = True, skill_md: str | None = None) -> tuple[str, str]:
         """Write ``skill``'s folder; return (relative folder, hash of the SKILL.md written)."""
         relative = self.folder_for(skill)
         parent = contained_path(self.root, relative.parent.as_posix())
-        write_skill_dir(skill, parent, fsync=fsync)
-        return relative.as_posix(), file_hash(render_skill_md(skill))
+        text = skill_md if skill_md is not None else render_skill_md(skill)
+        write_skill_dir(skill, parent, fsync=fsync, skill_md=text)
+        return relative.as_posix(), file_hash(text)
 
     def remove(self, relative: str) -> None:
         """Delete a skill folder from the tree (only inside the root)."""

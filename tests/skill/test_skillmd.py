@@ -57,6 +57,7 @@ def _skill_is_valid_file(skill: Skill, root: Path) -> list[str]:
 def test_render_parse_round_trip(skill: Skill) -> None:
     text = render_skill_md(skill)
     assert parse_skill_md(text) == skill
+    assert Skill.from_trusted_dict(skill.to_dict()) == skill == Skill.from_dict(skill.to_dict())
     frontmatter, _ = split_frontmatter(text)
     keys = set(yaml.safe_load(frontmatter))
     assert keys <= set(SPEC_KEYS)
