@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import clustered_vectors  # noqa: E402
+from synthetic import clustered_vectors
 
-from autoskill.retrieval import VectorIndex  # noqa: E402
+from autoskill.retrieval import VectorIndex
 
 N_USERS = 1000
 PROBE_QUERIES = 3
@@ -74,10 +74,15 @@ def machine_info() -> list[str]:
         f"machine: {platform.platform()}; CPU {cpu}; {os.cpu_count()} logical cores; "
         f"faiss OpenMP threads {faiss.omp_get_max_threads()}",
         f"python {platform.python_version()}; " + "; ".join(versions),
+        # Other work on the machine skews latencies; the load average says how much.
+        "load average at start: "
+        + (" ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"),
     ]
 
 
-def time_queries(fn: Callable[[int], list[int]], n_queries: int) -> tuple[list[float], list[list[int]]]:
+def time_queries(
+    fn: Callable[[int], list[int]], n_queries: int
+) -> tuple[list[float], list[list[int]]]:
     """Run ``fn(i)`` for every query index; returns latencies (s) and the returned ids."""
     for i in range(min(3, n_queries)):  # warm-up: caches, lazy allocations
         fn(i)
@@ -168,19 +173,23 @@ def run_size(n: int, dims: int, n_queries: int, k: int, max_seconds: float, seed
         ]
 
     rows.append(
-        measured(f"VectorIndex, 1 of {N_USERS} user partitions", vi_users, n_queries, truth_user, max_seconds)
+        measured(
+            f"VectorIndex, 1 of {N_USERS} user partitions",
+            vi_users,
+            n_queries,
+            truth_user,
+            max_seconds,
+        )
     )
     rows.append(
         measured(
             f"VectorIndex, all {N_USERS} user partitions",
-            lambda: (lambda i: [h[0] for h in partitioned.search(queries[i], k)]),
+            lambda: lambda i: [h[0] for h in partitioned.search(queries[i], k)],
             n_queries,
             truth_all,
             max_seconds,
         )
     )
-    del partitioned
-    gc.collect()
 
     def numpy_bf() -> Callable[[int], list[int]]:
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -192,22 +201,42 @@ def run_size(n: int, dims: int, n_queries: int, k: int, max_seconds: float, seed
 
         return search
 
-    rows.append(measured("numpy brute force (matrix @ q)", numpy_bf, n_queries, truth_all, max_seconds))
+    rows.append(
+        measured("numpy brute force (matrix @ q)", numpy_bf, n_queries, truth_all, max_seconds)
+    )
 
     try:
-        rows.append(measured("LangChain InMemoryVectorStore", lambda: langchain_search(vectors, queries, k), n_queries, truth_all, max_seconds))
+        rows.append(
+            measured(
+                "LangChain InMemoryVectorStore",
+                lambda: langchain_search(vectors, queries, k),
+                n_queries,
+                truth_all,
+                max_seconds,
+            )
+        )
     except ImportError as exc:
         rows.append(Row("LangChain InMemoryVectorStore", note=f"not run: {exc}"))
     gc.collect()
     try:
-        rows.append(measured("LlamaIndex SimpleVectorStore", lambda: llamaindex_search(vectors, queries, k), n_queries, truth_all, max_seconds))
+        rows.append(
+            measured(
+                "LlamaIndex SimpleVectorStore",
+                lambda: llamaindex_search(vectors, queries, k),
+                n_queries,
+                truth_all,
+                max_seconds,
+            )
+        )
     except ImportError as exc:
         rows.append(Row("LlamaIndex SimpleVectorStore", note=f"not run: {exc}"))
     gc.collect()
     return rows
 
 
-def langchain_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> Callable[[int], list[int]]:
+def langchain_search(
+    vectors: np.ndarray, queries: np.ndarray, k: int
+) -> Callable[[int], list[int]]:
     from langchain_core.embeddings import DeterministicFakeEmbedding
     from langchain_core.vectorstores import InMemoryVectorStore
 
@@ -221,12 +250,16 @@ def langchain_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> Callab
     return lambda i: [int(d.id) for d in store.similarity_search_by_vector(query_lists[i], k=k)]
 
 
-def llamaindex_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> Callable[[int], list[int]]:
+def llamaindex_search(
+    vectors: np.ndarray, queries: np.ndarray, k: int
+) -> Callable[[int], list[int]]:
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores import SimpleVectorStore, VectorStoreQuery
 
     store = SimpleVectorStore()
-    store.add([TextNode(id_=str(i), text="", embedding=row) for i, row in enumerate(vectors.tolist())])
+    store.add(
+        [TextNode(id_=str(i), text="", embedding=row) for i, row in enumerate(vectors.tolist())]
+    )
     query_lists = queries.tolist()
 
     def search(i: int) -> list[int]:
@@ -269,7 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dims", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="skip a baseline estimated to take longer")
+    parser.add_argument(
+        "--max-seconds", type=float, default=60.0, help="skip a baseline estimated to take longer"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 

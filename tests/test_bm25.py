@@ -109,10 +109,16 @@ def test_doc_id_restriction_matches_full_scoring() -> None:
     vocab = [f"w{i}" for i in range(60)]
     index = BM25Index()
     for i in range(600):
-        index.add(i, {"name": " ".join(rng.choice(vocab, 2)), "instructions": " ".join(rng.choice(vocab, 12))})
+        index.add(
+            i,
+            {
+                "name": " ".join(rng.choice(vocab, 2)),
+                "instructions": " ".join(rng.choice(vocab, 12)),
+            },
+        )
     query = "w1 w2 w3 w40"
     full = index.score(query)
-    few = list(range(0, 600, 37)) + [99999]  # direct path; unknown ids ignored
+    few = [*range(0, 600, 37), 99999]  # direct path; unknown ids ignored
     many = list(range(0, 600, 2))  # array path
     for subset in (few, many):
         restricted = index.score(query, subset)
@@ -123,9 +129,10 @@ def test_doc_id_restriction_matches_full_scoring() -> None:
     top = index.top(query, 5)
     best = sorted(full.items(), key=lambda item: -item[1])[:5]
     assert [s for _, s in top] == pytest.approx([s for _, s in best])
-    assert index.top(query, 3, doc_ids=few) == sorted(
-        index.score(query, few).items(), key=lambda item: -item[1]
-    )[:3]
+    assert (
+        index.top(query, 3, doc_ids=few)
+        == sorted(index.score(query, few).items(), key=lambda item: -item[1])[:3]
+    )
 
 
 def test_custom_field_weights_and_ignored_fields() -> None:
@@ -167,7 +174,9 @@ def reference_bm25(
     return out
 
 
-_words = st.sampled_from(["alpha", "beta", "gamma", "delta", "deploy", "release", "the", "部署", "服务"])
+_words = st.sampled_from(
+    ["alpha", "beta", "gamma", "delta", "deploy", "release", "the", "部署", "服务"]
+)
 _text = st.lists(_words, max_size=8).map(" ".join)
 _doc = st.fixed_dictionaries({"name": _text, "description": _text, "instructions": _text})
 
@@ -178,7 +187,9 @@ _doc = st.fixed_dictionaries({"name": _text, "description": _text, "instructions
     removed=st.sets(st.integers(0, 11), max_size=4),
     query=_text,
 )
-def test_property_matches_reference(docs: list[dict[str, str]], removed: set[int], query: str) -> None:
+def test_property_matches_reference(
+    docs: list[dict[str, str]], removed: set[int], query: str
+) -> None:
     index = BM25Index()
     for i, fields in enumerate(docs):
         index.add(i, fields)

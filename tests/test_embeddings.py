@@ -6,8 +6,10 @@ import asyncio
 import importlib.util
 import json
 import os
+import random
 import subprocess
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -51,7 +53,13 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_words_normalises_case_width_and_contractions() -> None:
-    assert words("Don't DEPLOY ｆｕｌｌｗｉｄｔｈ user_id") == ["dont", "deploy", "fullwidth", "user", "id"]
+    assert words("Don't DEPLOY ｆｕｌｌｗｉｄｔｈ user_id") == [  # noqa: RUF001
+        "dont",
+        "deploy",
+        "fullwidth",
+        "user",
+        "id",
+    ]
 
 
 def test_tokenize_splits_cjk_into_unigrams_and_bigrams() -> None:
@@ -123,20 +131,26 @@ def test_similar_texts_are_closer_than_unrelated_ones() -> None:
     assert cos(a, b) > 0.4
     assert cos(a, b) > cos(a, c) + 0.3
     # Character n-grams make inflections close even with no shared whole word.
-    x, y, z = emb.embed_documents(["deploying services", "deployment of a service", "chocolate recipes"])
+    x, y, z = emb.embed_documents(
+        ["deploying services", "deployment of a service", "chocolate recipes"]
+    )
     assert cos(x, y) > cos(x, z) + 0.2
 
 
 def test_word_order_matters_through_bigrams() -> None:
     emb = HashingEmbedder()
-    a, b, c = emb.embed_documents(["unit tests then deploy", "unit tests then deploy", "deploy then tests unit"])
+    a, b, c = emb.embed_documents(
+        ["unit tests then deploy", "unit tests then deploy", "deploy then tests unit"]
+    )
     assert cos(a, b) == pytest.approx(1.0, abs=1e-6)
     assert cos(a, c) < 0.99
 
 
 def test_cjk_texts() -> None:
     emb = HashingEmbedder()
-    a, b, c = emb.embed_documents(["如何把服务部署到生产环境", "部署服务到生产环境的步骤", "写一封礼貌的邮件给客户"])
+    a, b, c = emb.embed_documents(
+        ["如何把服务部署到生产环境", "部署服务到生产环境的步骤", "写一封礼貌的邮件给客户"]
+    )
     assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
     assert cos(a, b) > 0.4
     assert cos(a, b) > cos(a, c) + 0.3
@@ -144,7 +158,7 @@ def test_cjk_texts() -> None:
 
 def test_fullwidth_and_case_are_normalised() -> None:
     emb = HashingEmbedder()
-    a, b = emb.embed_documents(["ＤＥＰＬＯＹ Service", "deploy service"])
+    a, b = emb.embed_documents(["ＤＥＰＬＯＹ Service", "deploy service"])  # noqa: RUF001
     np.testing.assert_array_equal(a, b)
 
 
@@ -176,11 +190,10 @@ def test_hashing_is_deterministic_across_processes() -> None:
 
 def test_hashing_is_fast_enough() -> None:
     # 100k short texts must take well under a minute; 20k here keeps the suite quick.
-    rng = np.random.default_rng(0)
-    vocab = ["".join(rng.choice(list("abcdefghijklmnop"), size=int(n))) for n in rng.integers(3, 10, 5000)]
-    texts = [" ".join(rng.choice(vocab, size=int(n))) for n in rng.integers(4, 12, 20_000)]
-    import time
-
+    rng = random.Random(0)
+    letters = "abcdefghijklmnop"
+    vocab = ["".join(rng.choices(letters, k=rng.randint(3, 9))) for _ in range(5000)]
+    texts = [" ".join(rng.choices(vocab, k=rng.randint(4, 11))) for _ in range(20_000)]
     start = time.perf_counter()
     HashingEmbedder().embed_documents(texts)
     assert time.perf_counter() - start < 10.0
@@ -355,7 +368,7 @@ def test_bigmodel_jwt_is_well_formed() -> None:
     from autoskill.embeddings.factory import bigmodel_jwt
 
     token = bigmodel_jwt("myid.mysecret", ttl_seconds=60)
-    header, payload, signature = token.split(".")
+    _header, payload, signature = token.split(".")
     decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert decoded["api_key"] == "myid" and decoded["exp"] > decoded["timestamp"]
     assert signature
@@ -417,5 +430,36 @@ def test_importing_embeddings_stays_light() -> None:
         "bad = [m for m in ('langchain_core', 'langchain', 'llama_index') if m in sys.modules];"
         "print(','.join(bad))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert proc.stdout.strip() == ""
+
+
+def test_public_names_are_pinned() -> None:
+    import autoskill.embeddings
+    import autoskill.providers
+    import autoskill.retrieval
+
+    assert autoskill.embeddings.__all__ == [
+        "BaseEmbedder",
+        "Embedder",
+        "HashingEmbedder",
+        "LangChainEmbedder",
+        "LlamaIndexEmbedder",
+        "create_embedder",
+    ]
+    assert autoskill.providers.__all__ == [
+        "KINDS",
+        "ProviderFactory",
+        "available_providers",
+        "create_provider",
+        "get_provider_factory",
+        "register_provider",
+        "unregister_provider",
+    ]
+    assert autoskill.retrieval.__all__ == ["BM25Index", "VectorIndex", "tokenize"]
+    for module in (autoskill.embeddings, autoskill.providers, autoskill.retrieval):
+        assert module.__all__ == sorted(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None

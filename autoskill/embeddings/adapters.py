@@ -59,7 +59,11 @@ class _FrameworkEmbedder(BaseEmbedder):
 
     @property
     def dims(self) -> int:
-        """Vector length; learned from the first call, or from a one-text probe."""
+        """Vector length; learned from the first call, or from a one-text probe.
+
+        On Python < 3.12, ``isinstance(x, Embedder)`` reads this property, so it may
+        trigger the probe when the dimensions are not known yet.
+        """
         if self._dims is None:
             # Unknown until the model has answered once: ask it with a tiny probe.
             self.embed_query(_DIMS_PROBE_TEXT)
@@ -133,7 +137,9 @@ class LangChainEmbedder(_FrameworkEmbedder):
     ) -> None:
         for method in ("embed_documents", "embed_query"):
             if not callable(getattr(embeddings, method, None)):
-                raise TypeError(f"{type(embeddings).__name__} has no {method}(); not a LangChain Embeddings")
+                raise TypeError(
+                    f"{type(embeddings).__name__} has no {method}(); not a LangChain Embeddings"
+                )
         super().__init__(embeddings, dims=dims, identity=identity)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
@@ -186,7 +192,9 @@ class LlamaIndexEmbedder(_FrameworkEmbedder):
     ) -> None:
         for method in ("get_text_embedding_batch", "get_query_embedding"):
             if not callable(getattr(embedding, method, None)):
-                raise TypeError(f"{type(embedding).__name__} has no {method}(); not a LlamaIndex BaseEmbedding")
+                raise TypeError(
+                    f"{type(embedding).__name__} has no {method}(); not a LlamaIndex BaseEmbedding"
+                )
         if dims is None:
             dims = _positive_int(getattr(embedding, "embed_dim", None))
         super().__init__(embedding, dims=dims, identity=identity)

@@ -111,9 +111,7 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out / norms, dtype=np.float32)
 
 
-def to_unit_matrix(
-    raw: Any, *, rows: int, dims: int | None, source: str
-) -> np.ndarray:
+def to_unit_matrix(raw: Any, *, rows: int, dims: int | None, source: str) -> np.ndarray:
     """Convert a model's raw output to a checked, L2-normalised float32 matrix.
 
     Args:
@@ -128,7 +126,9 @@ def to_unit_matrix(
     try:
         matrix = np.asarray(raw, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise EmbeddingError(f"{source} returned vectors that are not numeric arrays: {exc}") from exc
+        raise EmbeddingError(
+            f"{source} returned vectors that are not numeric arrays: {exc}"
+        ) from exc
     if rows == 0 and matrix.size == 0:
         return np.zeros((0, dims or 0), dtype=np.float32)
     if matrix.ndim != 2:

@@ -149,8 +149,10 @@ def bigmodel_jwt(api_key: str, ttl_seconds: int = 86_400) -> str:
     now_ms = int(time.time() * 1000)
     header = {"alg": "HS256", "sign_type": "SIGN"}
     payload = {"api_key": key_id, "exp": now_ms + ttl_seconds * 1000, "timestamp": now_ms}
-    signing_input = b64(json.dumps(header, separators=(",", ":")).encode()) + b"." + b64(
-        json.dumps(payload, separators=(",", ":")).encode()
+    signing_input = (
+        b64(json.dumps(header, separators=(",", ":")).encode())
+        + b"."
+        + b64(json.dumps(payload, separators=(",", ":")).encode())
     )
     signature = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
     return (signing_input + b"." + b64(signature)).decode()

@@ -13,9 +13,8 @@ and bigrams are character unigrams and bigrams; single CJK characters get no n-g
 Term frequencies are sublinear (``1 + log tf``). Each group is L2-normalised on its own
 and then mixed with fixed weights, so the cosine of two texts is roughly a mean of the
 per-group cosines weighted by the squared group weights (defaults 1.0, 0.5, 1.0: words
-and n-grams about 45% each, bigrams the rest). Hashing
-uses BLAKE2b, never Python's per-process salted ``hash()``, so vectors are identical
-across processes and machines.
+and n-grams about 45% each, bigrams the rest). Hashing uses BLAKE2b, never Python's
+per-process salted ``hash()``, so vectors are identical across processes and machines.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def _char_features(word: str, dims: int, nmin: int, nmax: int) -> np.ndarray:
 class _Group:
     """Sparse (row, bucket, value) triplets of one feature group for one batch."""
 
-    __slots__ = ("rows", "buckets", "values")
+    __slots__ = ("buckets", "rows", "values")
 
     def __init__(self) -> None:
         self.rows: list[int] = []
@@ -93,7 +93,9 @@ class _Group:
     def dense(self, n_rows: int, dims: int) -> np.ndarray:
         if not self.rows:  # bincount of nothing is an int array; keep float
             return np.zeros((n_rows, dims))
-        flat = np.asarray(self.rows, dtype=np.int64) * dims + np.asarray(self.buckets, dtype=np.int64)
+        flat = np.asarray(self.rows, dtype=np.int64) * dims + np.asarray(
+            self.buckets, dtype=np.int64
+        )
         out = np.bincount(flat, weights=np.asarray(self.values), minlength=n_rows * dims)
         return out.reshape(n_rows, dims)
 
@@ -101,7 +103,7 @@ class _Group:
 class _CharGroup:
     """Character n-gram features, collected as cached arrays and expanded in one go."""
 
-    __slots__ = ("rows", "codes", "weights")
+    __slots__ = ("codes", "rows", "weights")
 
     def __init__(self) -> None:
         self.rows: list[int] = []
@@ -163,7 +165,9 @@ class HashingEmbedder(BaseEmbedder):
         if isinstance(dims, bool) or not isinstance(dims, int) or dims < 16:
             raise ConfigError(f"hashing embedder dims must be an integer >= 16, got {dims!r}")
         if len(char_ngrams) != 2 or not 1 <= int(char_ngrams[0]) <= int(char_ngrams[1]):
-            raise ConfigError(f"char_ngrams must be (min, max) with 1 <= min <= max, got {char_ngrams!r}")
+            raise ConfigError(
+                f"char_ngrams must be (min, max) with 1 <= min <= max, got {char_ngrams!r}"
+            )
         weights = (word_weight, bigram_weight, char_weight)
         if any(w < 0 for w in weights) or not any(w > 0 for w in weights):
             raise ConfigError(f"group weights must be >= 0 and not all zero, got {weights!r}")
@@ -222,10 +226,20 @@ class HashingEmbedder(BaseEmbedder):
         unigrams, bigrams, chars = _Group(), _Group(), _CharGroup()
         # Bound methods in locals: this loop is the hot path for large imports.
         uni_row, uni_bucket, uni_value = (
-            unigrams.rows.append, unigrams.buckets.append, unigrams.values.append
+            unigrams.rows.append,
+            unigrams.buckets.append,
+            unigrams.values.append,
         )
-        bi_row, bi_bucket, bi_value = bigrams.rows.append, bigrams.buckets.append, bigrams.values.append
-        char_row, char_codes, char_weight = chars.rows.append, chars.codes.append, chars.weights.append
+        bi_row, bi_bucket, bi_value = (
+            bigrams.rows.append,
+            bigrams.buckets.append,
+            bigrams.values.append,
+        )
+        char_row, char_codes, char_weight = (
+            chars.rows.append,
+            chars.codes.append,
+            chars.weights.append,
+        )
         log, stop = math.log, STOPWORDS
         for row, text in enumerate(texts):
             units = words(text)
@@ -247,7 +261,7 @@ class HashingEmbedder(BaseEmbedder):
                         char_weight(weight)
             if use_bigrams and len(content) > 1:
                 pair_counts: dict[str, int] = {}
-                for pair in map(" ".join, zip(content, content[1:])):
+                for pair in map(" ".join, pairwise(content)):
                     pair_counts[pair] = pair_counts.get(pair, 0) + 1
                 for pair, tf in pair_counts.items():
                     bucket, sign = _bigram_feature(pair, dims)

@@ -55,7 +55,7 @@ def _field_text(value: Any) -> str:
 class _Posting:
     """Postings of one term: slot -> weighted tf, with a lazily built array form."""
 
-    __slots__ = ("weights", "_slots", "_tfs")
+    __slots__ = ("_slots", "_tfs", "weights")
 
     def __init__(self) -> None:
         self.weights: dict[int, float] = {}
@@ -280,7 +280,10 @@ class BM25Index:
         n_docs, avg_len = self._norms()
         k1, b = self.k1, self.b
         out: dict[Hashable, float] = {}
-        postings = [(self._postings[t].weights, self._idf(len(self._postings[t].weights), int(n_docs))) for t in terms]
+        postings = [
+            (self._postings[t].weights, self._idf(len(self._postings[t].weights), int(n_docs)))
+            for t in terms
+        ]
         for slot in slots:
             norm = k1 * (1.0 - b + b * float(self._lengths[slot]) / avg_len)
             total = 0.0

@@ -111,7 +111,9 @@ def _as_ids(ids: Iterable[int] | np.ndarray) -> np.ndarray:
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"ids must be a 1-D sequence of integers, got dtype {arr.dtype} shape {arr.shape}")
+        raise ValueError(
+            f"ids must be a 1-D sequence of integers, got dtype {arr.dtype} shape {arr.shape}"
+        )
     if (arr < 0).any():  # FAISS uses -1 for "no result"
         raise ValueError("ids must be non-negative")
     return np.ascontiguousarray(arr, dtype=np.int64)
@@ -224,7 +226,9 @@ class VectorIndex:
     def _prepare_vectors(self, vectors: Any, rows: int) -> np.ndarray:
         matrix = np.array(vectors, dtype=np.float32, copy=True, ndmin=2)
         if matrix.shape != (rows, self._dims):
-            raise ValueError(f"expected vectors of shape ({rows}, {self._dims}), got {matrix.shape}")
+            raise ValueError(
+                f"expected vectors of shape ({rows}, {self._dims}), got {matrix.shape}"
+            )
         if not np.isfinite(matrix).all():
             raise ValueError("vectors contain NaN or infinity")
         matrix = np.ascontiguousarray(matrix)
@@ -487,7 +491,9 @@ class VectorIndex:
         for name, entry in manifest.get("partitions", {}).items():
             file_path = path / entry["file"]
             if not file_path.is_file():
-                raise StoreCorruptError(f"{manifest_path}: partition {name!r} file {entry['file']} is missing")
+                raise StoreCorruptError(
+                    f"{manifest_path}: partition {name!r} file {entry['file']} is missing"
+                )
             part = faiss.read_index(str(file_path), flags)
             if part.d != index._dims or part.ntotal != entry.get("count", part.ntotal):
                 raise StoreCorruptError(
@@ -504,5 +510,7 @@ class VectorIndex:
                 index._where[i] = name
             index._parts[name] = part
         index._saved_dir = path
-        index._saved_files = {name: entry["file"] for name, entry in manifest.get("partitions", {}).items()}
+        index._saved_files = {
+            name: entry["file"] for name, entry in manifest.get("partitions", {}).items()
+        }
         return index
