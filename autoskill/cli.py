@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -24,27 +24,6 @@ def _bundled_library() -> Path:
     return Path(str(files("autoskill") / "library"))
 
 
-def _iter_skill_dirs(root: Path) -> Iterator[Path]:
-    """Every folder under ``root`` (root included) that holds a SKILL.md, following links once."""
-    from autoskill.skill.folder import SKIPPED_DIRS, find_skill_file
-
-    seen: set[tuple[int, int]] = set()
-    for current, dirs, _files in os.walk(root, followlinks=True):
-        here = Path(current)
-        try:
-            stat = here.stat()
-        except OSError:
-            dirs[:] = []
-            continue
-        if (stat.st_dev, stat.st_ino) in seen:
-            dirs[:] = []
-            continue
-        seen.add((stat.st_dev, stat.st_ino))
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-        if find_skill_file(here) is not None:
-            yield here
-
-
 def _registry(roots: Sequence[str], recursive: bool):  # type: ignore[no-untyped-def]
     from autoskill.registry import SkillRegistry
 
@@ -55,13 +34,14 @@ def _registry(roots: Sequence[str], recursive: bool):  # type: ignore[no-untyped
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from autoskill.skill.folder import iter_skill_dirs
     from autoskill.skill.validate import validate_skill_dir
 
     root = Path(args.dir)
     if not root.is_dir():
         raise AutoSkillError(f"not a folder: {root}")
     checked = failed = 0
-    for folder in _iter_skill_dirs(root):
+    for folder in iter_skill_dirs(root):
         result = validate_skill_dir(folder)
         checked += 1
         if not result.ok:

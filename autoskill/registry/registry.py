@@ -27,6 +27,7 @@ from autoskill.skill.folder import (
     SKIPPED_DIRS,
     decode_skill_bytes,
     find_skill_file,
+    iter_skill_dirs,
     load_skill_dir,
 )
 from autoskill.skill.model import Skill
@@ -314,23 +315,12 @@ class SkillRegistry:
 
     def _walk(self, root: SkillRoot, emit: bool) -> Iterator[Path]:
         """Every folder under ``root`` holding a SKILL.md entry, each real folder once."""
-        seen: set[tuple[int, int]] = set()
 
         def on_error(exc: OSError) -> None:
             where = exc.filename or root.path
             self._record(ScanWarning(str(where), f"cannot list folder: {exc.strerror or exc}", "root"), emit)
 
-        for current, dirs, files in os.walk(root.path, followlinks=True, onerror=on_error):
-            key = _dir_key(Path(current))
-            # Linked folders are followed (a common way to install skills); a real folder
-            # seen before (a loop, or two links to one place) is not entered again.
-            if key is None or key in seen:
-                dirs[:] = []
-                continue
-            seen.add(key)
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-            if any(name.lower() == "skill.md" for name in files):
-                yield Path(current)
+        return iter_skill_dirs(root.path, onerror=on_error)
 
     def _load(self, folder: Path, root: SkillRoot, precedence: int, emit: bool) -> int:
         """Load one skill folder; return 1 if a skill was added or replaced another."""

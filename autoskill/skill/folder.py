@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "decode_skill_bytes",
     "find_skill_file",
     "iter_resource_files",
+    "iter_skill_dirs",
     "load_skill_dir",
     "write_skill_dir",
 ]
@@ -115,6 +116,31 @@ def load_skill_dir(
     if skill_file.name != "SKILL.md":
         decode_warnings.append(f"{skill_file}: file is spelt {skill_file.name!r}, the spec says SKILL.md")
     return ParsedSkill(skill=skill, warnings=tuple(decode_warnings) + parsed.warnings)
+
+
+def iter_skill_dirs(root: str | Path, *, onerror: Callable[[OSError], None] | None = None) -> Iterator[Path]:
+    """Every folder under ``root`` (root included) holding a SKILL.md, each real folder once.
+
+    Linked folders are followed (a common way to install skills); a real folder seen
+    before (a loop, or two links to one place) is not entered again. Tool folders such as
+    ``.git`` and ``node_modules`` are skipped; other dot-folders (``.claude``, ``.curated``)
+    hold real skills and are scanned.
+    """
+    seen: set[tuple[int, int]] = set()
+    for current, dirs, files in os.walk(root, followlinks=True, onerror=onerror):
+        try:
+            stat = os.stat(current)
+        except OSError:
+            dirs[:] = []
+            continue
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            dirs[:] = []
+            continue
+        seen.add(key)
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        if any(name.lower() == "skill.md" for name in files):
+            yield Path(current)
 
 
 def iter_resource_files(skill_dir: str | Path) -> Iterator[str]:
