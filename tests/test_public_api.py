@@ -34,7 +34,19 @@ EXPECTED = {
         "render_skill_md",
         "write_skill_dir",
     ],
-    autoskill_lc: [],
+    autoskill_lc: [
+        "AutoSkillEmbeddings",
+        "HashingEmbeddings",
+        "LangChainEmbedder",
+        "SkillDirectoryLoader",
+        "SkillRetriever",
+        "SkillVectorStore",
+        "document_to_skill",
+        "hit_to_document",
+        "is_skill_document",
+        "make_skill_tools",
+        "skill_to_document",
+    ],
     autoskill_li: [],
 }
 

@@ -1,0 +1,128 @@
+"""Conversions between AutoSkill types and LangChain ``Document``.
+
+A skill becomes a Document whose ``page_content`` is the skill as an agent reads it
+(:func:`autoskill.retrieval.context.render_skill_block`) and whose ``id`` is the skill id,
+with exactly these metadata keys: ``skill_id``, ``name``, ``version``, ``user_id``,
+``scope`` (``user`` or ``library``) and ``tags`` (a list).
+
+A Document is a *skill document* (see :func:`is_skill_document`) when its metadata has a
+``skill_id`` key (it came out of this integration), or ``autoskill_skill`` set to ``True``
+(an explicit request to store it as a skill). Every other Document is a plain record and
+is stored exactly as given.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.documents import Document
+
+from autoskill.learning.maintain import bump_version
+from autoskill.retrieval.context import render_skill_block
+from autoskill.retrieval.hybrid import SkillHit
+from autoskill.skill.model import Skill
+from autoskill.skill.skillmd import parse_skill_md
+from autoskill.store.base import Record
+
+__all__ = [
+    "SKILL_FLAG",
+    "SKILL_METADATA_KEYS",
+    "document_to_skill",
+    "hit_to_document",
+    "is_skill_document",
+    "record_to_document",
+    "skill_metadata",
+    "skill_to_document",
+]
+
+SKILL_FLAG = "autoskill_skill"
+SKILL_METADATA_KEYS: tuple[str, ...] = ("skill_id", "name", "version", "user_id", "scope", "tags")
+# Optional metadata keys a skill document may carry to fill the skill's fields.
+_LIST_FIELDS = ("tags", "triggers", "examples", "aliases")
+_TEXT_FIELDS = ("description", "when_to_use")
+
+
+def skill_metadata(skill: Skill) -> dict[str, Any]:
+    """The metadata of a skill Document (the six contract keys, nothing else)."""
+    return {
+        "skill_id": skill.id,
+        "name": skill.name,
+        "version": skill.version,
+        "user_id": skill.user_id,
+        "scope": skill.scope,
+        "tags": list(skill.tags),
+    }
+
+
+def skill_to_document(skill: Skill, **extra_metadata: Any) -> Document:
+    """A skill as a Document (``id`` is the skill id; ``extra_metadata`` is appended)."""
+    return Document(id=skill.id, page_content=render_skill_block(skill),
+                    metadata={**skill_metadata(skill), **extra_metadata})
+
+
+def hit_to_document(hit: SkillHit) -> Document:
+    """A search hit as the retriever returns it: skill metadata plus ``score`` and ``matched_by``."""
+    return skill_to_document(hit.skill, score=hit.score, matched_by=list(hit.matched_by))
+
+
+def record_to_document(record: Record) -> Document:
+    """A stored plain record as the Document that was added (metadata copied, never shared)."""
+    return Document(id=record.id, page_content=record.text, metadata=copy.deepcopy(dict(record.metadata)))
+
+
+def is_skill_document(document: Document) -> bool:
+    """Whether ``document`` is stored as a skill rather than as a plain record.
+
+    True when its metadata has a ``skill_id`` key, or ``autoskill_skill`` is ``True``.
+    """
+    metadata = document.metadata or {}
+    return "skill_id" in metadata or metadata.get(SKILL_FLAG) is True
+
+
+def document_to_skill(
+    document: Document,
+    *,
+    user_id: str,
+    skill_id: str | None = None,
+    existing: Skill | None = None,
+) -> Skill:
+    """Build the user skill a skill document stands for.
+
+    The content comes from ``page_content``: a SKILL.md text (it starts with ``---``) is
+    parsed; text equal to ``existing`` rendered as a block keeps ``existing``'s content;
+    any other text becomes the instructions of a skill named ``metadata["name"]`` (with
+    ``description``, ``tags``, ``triggers``, ``examples``, ``aliases``, ``when_to_use``
+    taken from the metadata when present). The owner is always ``user_id``: a skill
+    document never writes a shared library.
+
+    Args:
+        document: A document for which :func:`is_skill_document` is true.
+        user_id: The owner.
+        skill_id: The id to store it under ("" or None: derived from owner and name).
+        existing: The stored skill with that id, when updating one.
+
+    Raises:
+        SkillValidationError: No usable name, or a field is invalid.
+        SkillParseError: ``page_content`` looks like SKILL.md but cannot be parsed.
+    """
+    metadata: Mapping[str, Any] = document.metadata or {}
+    text = document.page_content
+    if text.lstrip().startswith("---"):
+        skill = parse_skill_md(text, defaults={"scope": "user", "user_id": user_id})
+    elif existing is not None and text == render_skill_block(existing):
+        skill = existing
+    else:
+        fields: dict[str, Any] = {"name": metadata.get("name") or "", "instructions": text}
+        fields.update({k: str(metadata[k]) for k in _TEXT_FIELDS if metadata.get(k)})
+        fields.update({k: tuple(metadata[k]) for k in _LIST_FIELDS
+                       if isinstance(metadata.get(k), (list, tuple))})
+        skill = Skill(**fields)
+    skill = skill.evolve(scope="user", user_id=user_id, library=None, id=skill_id or "")
+    if existing is not None:
+        changed = skill.content_hash() != existing.content_hash()
+        version = bump_version(existing.version, minor=False) if changed else existing.version
+        skill = skill.evolve(version=version, created_at=existing.created_at, status=existing.status,
+                             provenance=skill.provenance or existing.provenance)
+    return skill
