@@ -371,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_store_args(review)
         review.set_defaults(run=_cmd_review)
 
+    # Listed for --help; main() hands `chat ...` to autoskill.interactive before parsing.
+    sub.add_parser("chat", help="interactive chat that retrieves skills and learns from feedback (chat --help)")
+
     stats = sub.add_parser("stats", help="counts of the store")
     _add_store_args(stats, user=False)
     stats.set_defaults(run=_cmd_stats)
@@ -400,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     stream = out or sys.stdout
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["chat"]:  # the chat owns its options (argparse cannot pass them through)
+        from autoskill.interactive import main as chat_main
+
+        return chat_main(argv[1:], out=stream)
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args, stream))
