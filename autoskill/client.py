@@ -435,7 +435,9 @@ class AutoSkill:
         source = Path(root)
         registry = SkillRegistry()
         registry.scan_skills(source, recursive=recursive, warn=False)
-        report = ImportReport(skipped=[(str(w.path), w.reason) for w in registry.warnings])
+        # Shadowed names and parse notes are not failures: only files that could not be read count.
+        report = ImportReport(skipped=[(str(w.path), w.reason) for w in registry.warnings
+                                       if w.kind in ("skipped", "root")])
         owner = (user_id or "default") if scope == "user" else (library or source.resolve().name)
         batch: list[Skill] = []
         total = registry.count()
