@@ -142,13 +142,29 @@ def _term_regex(term_norm: str) -> re.Pattern[str] | None:
     return re.compile(lead + re.escape(term_norm) + plural + tail)
 
 
+_NON_WORD = re.compile(f"[^{_WORD_CHAR}]+")
+_PLAIN_TERM = re.compile(f"^[{_WORD_CHAR}]+(?: [{_WORD_CHAR}]+)*$")
+
+
+@functools.lru_cache(maxsize=256)
+def _padded(text_norm: str) -> str:
+    """`` word word `` form of a text: whole-word tests become substring tests."""
+    return f" {_NON_WORD.sub(' ', text_norm).strip()} "
+
+
 def contains_term(text_norm: str, term: str) -> bool:
     """Whether ``term`` occurs in the normalised text ``text_norm`` as a whole word.
 
     ``text_norm`` must come from the same normalisation this module applies to queries
     (lower-case, separators folded); Han terms match anywhere, as Chinese has no spaces.
     """
-    regex = _term_regex(_normalize(term))
+    term_norm = _normalize(term)
+    if term_norm and _PLAIN_TERM.match(term_norm):
+        # Plain words: a substring test on the padded text (a trailing plural still counts).
+        # Far cheaper than a regex per term when many skills are scored per query.
+        padded = _padded(text_norm)
+        return any(f" {term_norm}{suffix} " in padded for suffix in ("", "s", "es"))
+    regex = _term_regex(term_norm)
     return bool(regex and regex.search(text_norm))
 
 

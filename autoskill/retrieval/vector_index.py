@@ -207,7 +207,9 @@ class VectorIndex:
         with self._lock.read():
             if partition is None:
                 return sorted(self._where)
-            return sorted(i for i, p in self._where.items() if p == partition)
+            index = self._parts.get(partition)
+            # The IDMap holds the partition's ids: no scan over every id in the index.
+            return sorted(faiss.vector_to_array(index.id_map).tolist()) if index is not None else []
 
     def reconstruct(self, id: int) -> np.ndarray:  # noqa: A002
         """The stored (normalised) vector of ``id``.

@@ -488,8 +488,21 @@ class FaissSkillStore:
             ceiling = index.max_score(query)
             if ceiling <= 0 or k <= 0:
                 return []
-            allowed = [vid for vid, skill in self._skills.items() if flt.admits(skill)]
-            ranked = index.top(query, k, doc_ids=allowed) if len(allowed) < len(self._skills) else index.top(query, k)
+            partitions = self._partitions_for(flt)
+            size = sum(self._index.partition_size(p) for p in partitions)
+            if size * 5 < len(self._skills):
+                # A small slice (one user's skills plus small libraries): score just those.
+                allowed = [vid for p in partitions for vid in self._index.ids(p) if flt.admits(self._skills[vid])]
+                ranked = index.top(query, k, doc_ids=allowed)
+            else:
+                # Most of the store is visible: rank globally and drop what the filter refuses.
+                fetch = k * 2
+                while True:
+                    top = index.top(query, fetch)
+                    ranked = [(vid, sc) for vid, sc in top if flt.admits(self._skills[int(vid)])][:k]
+                    if len(ranked) >= k or len(top) < fetch:
+                        break
+                    fetch *= 4
             return [(self._skills[int(vid)], min(1.0, score / ceiling)) for vid, score in ranked]
 
     def lexical_scores(self, query: str, skill_ids: Iterable[str]) -> dict[str, float]:
