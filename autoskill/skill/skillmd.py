@@ -33,7 +33,10 @@ SPEC_KEYS = ("name", "description", "license", "compatibility", "allowed-tools",
 MAX_FRONTMATTER_CHARS = 256 * 1024
 
 _DELIMITER = re.compile(r"^(?:---|\.\.\.)[ \t]*$")
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A key stays unquoted only when YAML cannot read it as anything but a string: it starts
+# with a letter and is not one of YAML 1.1's booleans or null ("00" would come back as 0).
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 _TOP_LEVEL_ENTRY = re.compile(r"^([^\s#:][^:]*?):(?:[ \t]+(.*))?$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
@@ -82,7 +85,7 @@ def _quote(value: str) -> str:
 
 
 def _key(name: str) -> str:
-    return name if _PLAIN_KEY.match(name) else _quote(name)
+    return name if _PLAIN_KEY.match(name) and name.lower() not in _YAML_WORDS else _quote(name)
 
 
 def _skill_metadata(skill: Skill) -> dict[str, str]:

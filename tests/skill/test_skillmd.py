@@ -100,6 +100,13 @@ def test_values_with_colons_and_dashes_survive(tmp_path: Path) -> None:
     assert _skill_is_valid_file(skill, tmp_path) == []
 
 
+@pytest.mark.parametrize("key", ["00", "1.5", "true", "No", "null", "y", "~", "-x", ".5"])
+def test_metadata_keys_yaml_would_retype_survive(key: str, tmp_path: Path) -> None:
+    skill = Skill(name="k", description="d", metadata={key: "v"})
+    assert parse_skill_md(render_skill_md(skill)).metadata == {key: "v"}
+    assert _skill_is_valid_file(skill, tmp_path) == []
+
+
 def test_reserved_metadata_key_is_an_error_naming_the_field() -> None:
     from autoskill.errors import SkillValidationError
 
