@@ -23,7 +23,7 @@ from autoskill.learning.maintain import bump_version, thresholds_for
 from autoskill.learning.redact import Redactor
 from autoskill.learning.screen import FLAG_KEY, screen_skill
 from autoskill.learning.windows import ExpiryPolicy, FeedbackResult, LearningWorker, PendingWindows
-from autoskill.retrieval.context import render_skills_context
+from autoskill.retrieval.context import RenderedContext, render_skills_context
 from autoskill.retrieval.hybrid import HybridSearcher, SkillHit
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
@@ -350,10 +350,25 @@ class AutoSkill:
         min_score: float | None = None,
     ) -> str:
         """Retrieved skills rendered as a context block that fits ``max_tokens``."""
+        return self.build_context(query, user_id=user_id, limit=limit, max_tokens=max_tokens, scope=scope,
+                                  min_score=min_score).text
+
+    def build_context(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        limit: int = 5,
+        max_tokens: int | None = 1500,
+        scope: str = "all",
+        min_score: float | None = None,
+    ) -> RenderedContext:
+        """:meth:`render_context` with what went into the block: ``text``, ``skills`` (the
+        skills injected, for ``capture(..., used_skill_ids=...)``), ``omitted``, ``tokens``."""
         hits = self.searcher.search(query, self._filter(user_id or "default", scope), limit, min_score=min_score)
         rendered = render_skills_context(hits, max_tokens=max_tokens)
         self.store.record_usage([s.id for s in rendered.skills], retrievals=1, injections=1)
-        return rendered.text
+        return rendered
 
     # -- CRUD ---------------------------------------------------------------------------------
 
@@ -521,6 +536,7 @@ class AutoSkill:
     aingest = _asyncify(ingest)
     asearch = _asyncify(search)
     arender_context = _asyncify(render_context)
+    abuild_context = _asyncify(build_context)
     aget = _asyncify(get)
     alist = _asyncify(list)
     adelete = _asyncify(delete)
