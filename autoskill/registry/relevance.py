@@ -109,6 +109,7 @@ def normalize_score(raw: float) -> float:
     return min(1.0, raw / RAW_SCORE_SCALE)
 
 
+@functools.lru_cache(maxsize=65536)
 def _normalize(text: str) -> str:
     """Lower-case and treat runs of spaces, ``-`` and ``_`` as one space."""
     return _SEPARATORS.sub(" ", text.lower()).strip()
@@ -122,13 +123,19 @@ def extract_terms(text: str | None, max_chars: int = 16) -> list[str]:
     """
     if not text or not text.strip():
         return []
+    return list(_extract_terms(text, max_chars))
+
+
+# Skills are scored against every query; their texts repeat, so their terms are cached.
+@functools.lru_cache(maxsize=16384)
+def _extract_terms(text: str, max_chars: int) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for match in _TERM.findall(text):
         term = match.lower().strip("-_")
         if len(term) < 2 or len(term) > max_chars or term in STOPWORDS:
             continue
         seen.setdefault(term, None)
-    return list(seen)
+    return tuple(seen)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -152,6 +159,12 @@ def _padded(text_norm: str) -> str:
     return f" {_NON_WORD.sub(' ', text_norm).strip()} "
 
 
+@functools.lru_cache(maxsize=256)
+def _words(text_norm: str) -> frozenset[str]:
+    """The whole words of a text, for one-word terms (a set lookup, not a scan)."""
+    return frozenset(_padded(text_norm).split())
+
+
 def contains_term(text_norm: str, term: str) -> bool:
     """Whether ``term`` occurs in the normalised text ``text_norm`` as a whole word.
 
@@ -159,6 +172,9 @@ def contains_term(text_norm: str, term: str) -> bool:
     (lower-case, separators folded); Han terms match anywhere, as Chinese has no spaces.
     """
     term_norm = _normalize(term)
+    if term_norm and " " not in term_norm and _PLAIN_TERM.match(term_norm):
+        words = _words(text_norm)
+        return term_norm in words or f"{term_norm}s" in words or f"{term_norm}es" in words
     if term_norm and _PLAIN_TERM.match(term_norm):
         # Plain words: a substring test on the padded text (a trailing plural still counts).
         # Far cheaper than a regex per term when many skills are scored per query.

@@ -19,7 +19,7 @@ from autoskill.registry.relevance import score_skill
 from autoskill.skill.model import Skill
 from autoskill.store.base import SkillFilter
 
-__all__ = ["FusionWeights", "HybridSearcher", "SkillHit", "fuse_scores"]
+__all__ = ["FusionWeights", "HybridSearcher", "SkillHit", "fuse_scores", "weights_for"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,21 @@ class FusionWeights:
     lexical_floor: float = 0.05
 
 
+# Per embedder family. The hashing embedder is a lexical proxy with hash collisions, so
+# BM25's exact term matches deserve more weight than its cosine; semantic embedders carry
+# meaning BM25 misses, so their cosine leads. Measured on all of ../shared/eval together
+# (docs/benchmarks.md), not fitted to one set.
+_WEIGHTS_BY_FAMILY: dict[str, FusionWeights] = {
+    "hashing": FusionWeights(vector=0.5, lexical=0.9, registry=0.3),
+}
+
+
+def weights_for(embedder_identity: str) -> FusionWeights:
+    """The fusion weights for an embedder (by the family prefix of its identity)."""
+    family = embedder_identity.split("-", 1)[0].split(":", 1)[0].lower()
+    return _WEIGHTS_BY_FAMILY.get(family, FusionWeights())
+
+
 def fuse_scores(similarity: float, lexical: float, registry: float,
                 weights: FusionWeights = FusionWeights()) -> float:
     """Combine three [0, 1] signals into one absolute score in [0, 1]."""
@@ -78,7 +93,7 @@ class HybridSearcher:
         """
         self.store = store
         self.embedder = embedder
-        self.weights = weights or FusionWeights()
+        self.weights = weights or weights_for(getattr(embedder, "identity", ""))
         self.usage_prior = usage_prior
 
     def search(
