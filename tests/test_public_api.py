@@ -51,7 +51,23 @@ EXPECTED = {
         "make_skill_tools",
         "skill_to_document",
     ],
-    autoskill_li: [],
+    autoskill_li: [
+        "AutoSkillEmbedding",
+        "AutoSkillInstrumentation",
+        "HashingEmbedding",
+        "LlamaIndexEmbedder",
+        "SkillDirectoryReader",
+        "SkillMemoryBlock",
+        "SkillRetriever",
+        "SkillToolSpec",
+        "SkillVectorStore",
+        "hit_to_node",
+        "is_skill_node",
+        "make_skill_tools",
+        "node_to_skill",
+        "session",
+        "skill_to_node",
+    ],
 }
 
 
