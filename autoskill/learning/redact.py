@@ -477,6 +477,7 @@ class Redactor:
         for name, pattern in self.extra_patterns.items():
             rules.insert(self._generic_index(rules), self._extra_rule(name, pattern))
         self._rules: tuple[_Rule, ...] = tuple(rules)
+        self._cache: dict[str, str] = {}
 
     @staticmethod
     def _generic_index(rules: list[_Rule]) -> int:
@@ -603,16 +604,30 @@ class Redactor:
         """
         return self._value(value, None)
 
+    def _text(self, text: str) -> str:
+        """Redacted text, remembered for short strings: event payloads repeat the same keys,
+        ids, roles and timestamps on every run, and the framework handlers redact each run."""
+        if len(text) > _CACHED_TEXT_CHARS:
+            return self.redact(text).text
+        cache = self._cache
+        hit = cache.get(text)
+        if hit is None:
+            hit = self.redact(text).text
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()  # a crude bound; refilling is cheap
+            cache[text] = hit
+        return hit
+
     def _value(self, value: Any, key: str | None) -> Any:
         if isinstance(value, str):
             if key is not None and self._rules and self._secret_under_key(key, value):
                 kind = "bearer" if key.lower() == "authorization" else "password"
                 return f"[REDACTED:{kind}]"
-            return self.redact(value).text
+            return self._text(value)
         if isinstance(value, Mapping):
             out: dict[Any, Any] = {}
             for k, v in value.items():
-                new_key = self.redact(k).text if isinstance(k, str) else k
+                new_key = self._text(k) if isinstance(k, str) else k
                 out[new_key] = self._value(v, k if isinstance(k, str) else None)
             return out
         if isinstance(value, list):
@@ -642,6 +657,8 @@ def _inside(intervals: list[tuple[int, int]], start: int, end: int) -> bool:
 
 
 _DEFAULT: Redactor | None = None
+_CACHED_TEXT_CHARS = 200
+_CACHE_ENTRIES = 4096
 
 
 def default_redactor() -> Redactor:
