@@ -245,6 +245,58 @@ def _cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from autoskill.store.migrate import IdentityEmbedder, migrate, open_store_spec, store_identity
+
+    identity = store_identity(args.source, schema=args.schema)
+    if identity is None:
+        raise AutoSkillError(f"{args.source}: no store there to migrate from")
+    found = store_identity(args.target, schema=args.schema)
+    if found is not None and found != identity:
+        raise AutoSkillError(f"{args.target} holds vectors of {found[0]!r} ({found[1]} dims), the source "
+                             f"{identity[0]!r} ({identity[1]} dims); migrate into an empty store")
+    embedder = IdentityEmbedder(*identity)  # vectors are copied, never re-embedded
+    source = open_store_spec(args.source, embedder, schema=args.schema)
+    try:
+        target = open_store_spec(args.target, embedder, schema=args.schema)
+        try:
+            bars: dict[str, _Progress] = {}
+
+            def progress(kind: str, done: int, total: int) -> None:
+                bars.setdefault(kind, _Progress(f"migrating {kind}"))(done, total)
+
+            report = migrate(source, target, progress=progress, batch_size=args.batch_size)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    for line in report.summary():
+        print(line, file=out)
+    return 0 if report.ok else 1
+
+
+def _cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    from autoskill.store.doctor import check_store
+
+    report = check_store(_store_dir(args), repair=args.repair)
+    print(f"store {report.path}", file=out)
+    for finding in report.found:
+        print(f"  problem: {finding}", file=out)
+    for line in report.repairs:
+        print(f"  repaired: {line}", file=out)
+    for line in report.notes:
+        print(f"  note: {line}", file=out)
+    if report.ok:
+        print("healthy" if not report.found else f"healthy after {len(report.repairs)} repair(s)", file=out)
+        return 0
+    if args.repair:
+        for finding in report.problems:
+            print(f"  remains: {finding}", file=out)
+    hint = "" if args.repair or not any(f.repairable for f in report.problems) else "; run with --repair to fix them"
+    print(f"{len(report.problems)} problem(s){hint}", file=out)
+    return 1
+
+
 def _cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     from autoskill.learning.events import read_jsonl
 
@@ -377,6 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="counts of the store")
     _add_store_args(stats, user=False)
     stats.set_defaults(run=_cmd_stats)
+
+    migrate = sub.add_parser("migrate", help="copy a store (skills, history, usage, records, windows) into another")
+    migrate.add_argument("--from", dest="source", required=True, metavar="SPEC", help="local:PATH or postgres:DSN")
+    migrate.add_argument("--to", dest="target", required=True, metavar="SPEC", help="local:PATH or postgres:DSN")
+    migrate.add_argument("--schema", default="autoskill", help="PostgreSQL schema of a postgres store (default: autoskill)")
+    migrate.add_argument("--batch-size", type=int, default=500)
+    migrate.set_defaults(run=_cmd_migrate)
+
+    doctor = sub.add_parser("doctor", help="check the store's files and ledger (exit 1 when problems remain)")
+    doctor.add_argument("--repair", action="store_true", help="repair what can be repaired, then check again")
+    doctor.add_argument("--store-dir", help="store folder (default: $AUTOSKILL_STORE_DIR or ~/.autoskill/store)")
+    doctor.set_defaults(run=_cmd_doctor)
 
     validate = sub.add_parser("validate", help="check every SKILL.md under DIR against the spec")
     validate.add_argument("dir")

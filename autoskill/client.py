@@ -8,6 +8,7 @@ logic.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from autoskill.config import AutoSkillConfig
-from autoskill.errors import ConfigError, SkillNotFoundError
+from autoskill.errors import ConfigError, InvalidEventError, SkillNotFoundError
 from autoskill.learning.loop import IngestOutcome, Learner
 from autoskill.learning.maintain import bump_version, thresholds_for
 from autoskill.learning.redact import Redactor
@@ -56,6 +57,84 @@ def _asyncify(method: Callable[..., T]) -> Callable[..., Any]:
     return runner
 
 
+# Longer texts are cut (at a word boundary, with a log line) before anything else sees
+# them: no real chat turn or tool output teaches more than this, and a multi-megabyte one
+# would only cost time in redaction, extraction and embedding.
+MAX_TEXT_CHARS = 100_000
+MAX_QUERY_CHARS = 10_000
+
+
+def _cap(text: str, limit: int, what: str) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", limit // 2, limit)  # never split a word (or a secret) in two
+    logger.warning("%s is %d characters; only the first %d are used", what, len(text), cut if cut > 0 else limit)
+    return text[: cut if cut > 0 else limit]
+
+
+def _cap_value(value: Any, what: str) -> Any:
+    """``value`` with every string inside it capped at :data:`MAX_TEXT_CHARS` (the same
+    object when nothing is that long: capture is a hot path)."""
+    if isinstance(value, str):
+        return _cap(value, MAX_TEXT_CHARS, what)
+    if isinstance(value, Mapping):
+        changed = {k: c for k, v in value.items() if (c := _cap_value(v, what)) is not v}
+        return {**value, **changed} if changed else value
+    if isinstance(value, (list, tuple)):
+        items = [_cap_value(v, what) for v in value]
+        return items if any(a is not b for a, b in zip(items, value)) else value
+    return value
+
+
+def _check_user(user_id: object, name: str = "user_id") -> str | None:
+    if user_id is None or isinstance(user_id, str):
+        return user_id
+    raise ConfigError(f"{name} must be a string (or None for the default user), got {type(user_id).__name__} "
+                      f"{user_id!r}")
+
+
+def _check_count(value: object, name: str, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _check_query(query: object) -> str:
+    if not isinstance(query, str):
+        raise ConfigError(f"query must be a string, got {type(query).__name__}")
+    return _cap(query, MAX_QUERY_CHARS, "the query")
+
+
+def _check_min_score(min_score: object) -> None:
+    if min_score is None:
+        return
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0.0 <= min_score <= 1.0:
+        raise ConfigError(f"min_score must be a number in [0, 1] or None, got {min_score!r}")
+
+
+def _check_id(skill_id: object) -> str:
+    if not isinstance(skill_id, str):
+        raise ConfigError(f"a skill id must be a string, got {type(skill_id).__name__} {skill_id!r}")
+    return skill_id
+
+
+def _check_messages(messages: Sequence[Any]) -> None:
+    for i, message in enumerate(messages):
+        if isinstance(message, Mapping):
+            role, content = message.get("role"), message.get("content")
+        elif hasattr(message, "content") and (hasattr(message, "role") or hasattr(message, "type")):
+            role = getattr(message, "role", None) or getattr(message, "type", None)
+            content = message.content
+        else:
+            raise InvalidEventError(f"messages[{i}]", f"must be a dict with 'role' and 'content' (or a framework "
+                                                      f"message), got {type(message).__name__}")
+        if not isinstance(role, str) or not role:
+            raise InvalidEventError(f"messages[{i}].role", f"must be a non-empty string, got {role!r}")
+        if content is not None and not isinstance(content, (str, list, tuple)):
+            raise InvalidEventError(f"messages[{i}].content", f"must be text, got {type(content).__name__}")
+
+
 def _message_dict(message: Any) -> dict[str, str]:
     """Accept dicts and framework message objects (anything with ``type``/``role`` and ``content``)."""
     if isinstance(message, Mapping):
@@ -66,7 +145,7 @@ def _message_dict(message: Any) -> dict[str, str]:
     role = {"human": "user", "ai": "assistant"}.get(str(role), str(role or ""))
     if not isinstance(content, str):
         content = " ".join(str(p.get("text", "")) if isinstance(p, Mapping) else str(p) for p in (content or []))
-    return {"role": role, "content": content}
+    return {"role": role, "content": _cap(content, MAX_TEXT_CHARS, "a message")}
 
 
 class AutoSkill:
@@ -83,7 +162,11 @@ class AutoSkill:
     def __init__(self, config: AutoSkillConfig | None = None, **overrides: Any) -> None:
         """Build the embedder, store and extractor that ``config`` names."""
         if config is None:
-            config = AutoSkillConfig(**overrides)
+            try:
+                config = AutoSkillConfig(**overrides)
+            except TypeError as exc:  # an unknown keyword
+                known = ", ".join(f.name for f in dataclasses.fields(AutoSkillConfig))
+                raise ConfigError(f"{exc}; AutoSkill takes a config or these keywords: {known}") from None
         elif overrides:
             raise ConfigError("pass either a config or keyword overrides, not both")
         if not isinstance(config, AutoSkillConfig):
@@ -97,7 +180,12 @@ class AutoSkill:
         self.llm = create_llm(config.llm)
         self.store = self._build_store(config)
         learning = dict(config.learning)
-        self.searcher = HybridSearcher(self.store, self.embedder, usage_prior=float(learning.get("usage_prior", 0.0)))
+        try:
+            usage_prior = float(learning.get("usage_prior", 0.0))
+            ttl = float(learning.get("window_ttl_seconds", 24 * 3600))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"learning options must be numbers: {exc}") from None
+        self.searcher = HybridSearcher(self.store, self.embedder, usage_prior=usage_prior)
         # Redaction runs before anything reaches an LLM, the store or a log line.
         self.redactor = Redactor.from_config(config.redaction)
         use_llm = config.maintenance_strategy == "llm"
@@ -109,7 +197,7 @@ class AutoSkill:
         )
         self.windows = PendingWindows(
             self.store, self.learner, self.redactor.redact_value,
-            expiry=ExpiryPolicy(ttl_seconds=float(learning.get("window_ttl_seconds", 24 * 3600)),
+            expiry=ExpiryPolicy(ttl_seconds=ttl,
                                 action=str(learning.get("on_expire", "drop"))),
         )
         self._worker: LearningWorker | None = None
@@ -136,6 +224,9 @@ class AutoSkill:
     @staticmethod
     def _filter(user_id: str | None, scope: str = "all", *, statuses: Sequence[str] = ("active",),
                 tags: Iterable[str] | None = None) -> SkillFilter:
+        _check_user(user_id)
+        if isinstance(tags, str):  # one tag, not its characters
+            tags = (tags,)
         return SkillFilter(user_id=user_id, scope=scope, statuses=tuple(statuses),
                            tags=tuple(tags) if tags is not None else None)
 
@@ -164,6 +255,12 @@ class AutoSkill:
             raise ConfigError("ingest needs messages=... or events=...")
         if isinstance(messages, (str, bytes)) or (messages is not None and not isinstance(messages, Sequence)):
             raise ConfigError(f"messages must be a list of messages, got {type(messages).__name__}")
+        if isinstance(events, (str, bytes, Mapping)) or (events is not None and not isinstance(events, Sequence)):
+            raise ConfigError(f"events must be a list of event dicts, got {type(events).__name__}")
+        if messages is not None:
+            _check_messages(messages)
+        _check_user(user_id)
+        _check_user(thread_id, "thread_id")
         uid = user_id or "default"
         outcomes: list[IngestOutcome] = []
         source = {"source": "messages", "ref": thread_id or "", "ts": utc_timestamp()}
@@ -174,7 +271,7 @@ class AutoSkill:
         if events is not None:
             from autoskill.learning.windows import _dict_events
 
-            clean = [self.redactor.redact_value(e) for e in _dict_events(events)]
+            clean = [self.redactor.redact_value(_cap_value(e, "an event field")) for e in _dict_events(events)]
             for event in clean:
                 event["user_id"] = event.get("user_id") or uid
             for trajectory in group_events(clean):
@@ -204,6 +301,11 @@ class AutoSkill:
         Nothing is learned yet: the next user message in the thread, or
         :meth:`feedback`, decides. This is what the framework handlers call.
         """
+        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
+            raise ConfigError(f"events must be a list of event dicts, got {type(events).__name__}")
+        _check_user(user_id)
+        _check_user(thread_id, "thread_id")
+        events = [_cap_value(e, "an event field") if isinstance(e, Mapping) else e for e in events]
         return self.windows.capture(events, thread_id=thread_id, user_id=user_id,
                                     used_skill_ids=used_skill_ids).id
 
@@ -331,8 +433,9 @@ class AutoSkill:
 
         Scores are absolute, in [0, 1]; there is no default threshold (pass ``min_score``).
         """
-        if not isinstance(query, str):
-            raise ConfigError(f"query must be a string, got {type(query).__name__}")
+        query = _check_query(query)
+        _check_count(limit, "limit")
+        _check_min_score(min_score)
         uid = user_id or "default"
         hits = self.searcher.search(query, self._filter(uid, scope, tags=tags), limit,
                                     file_paths=file_paths, cwd=cwd, min_score=min_score)
@@ -365,6 +468,10 @@ class AutoSkill:
     ) -> RenderedContext:
         """:meth:`render_context` with what went into the block: ``text``, ``skills`` (the
         skills injected, for ``capture(..., used_skill_ids=...)``), ``omitted``, ``tokens``."""
+        query = _check_query(query)
+        _check_count(limit, "limit")
+        _check_count(max_tokens, "max_tokens", allow_none=True)
+        _check_min_score(min_score)
         hits = self.searcher.search(query, self._filter(user_id or "default", scope), limit, min_score=min_score)
         rendered = render_skills_context(hits, max_tokens=max_tokens)
         self.store.record_usage([s.id for s in rendered.skills], retrievals=1, injections=1)
@@ -374,7 +481,7 @@ class AutoSkill:
 
     def get(self, skill_id: str) -> Skill | None:
         """The skill with this id, or None."""
-        return self.store.get(skill_id)
+        return self.store.get(_check_id(skill_id))
 
     def list(self, user_id: str | None = None, *, scope: str = "user",
              statuses: Sequence[str] = ("active",)) -> list[Skill]:
@@ -383,10 +490,12 @@ class AutoSkill:
 
     def delete(self, skill_id: str) -> bool:
         """Delete a user's skill (history stays in the ledger); False when absent."""
-        return self.store.delete(skill_id)
+        return self.store.delete(_check_id(skill_id))
 
     def add(self, skill: Skill, *, reason: str = "added") -> Skill:
         """Store a hand-made skill for its owner."""
+        if not isinstance(skill, Skill):
+            raise ConfigError(f"add takes a Skill, got {type(skill).__name__}")
         return self.store.upsert(skill, reason=reason)
 
     def _require(self, skill_id: str) -> Skill:
@@ -447,6 +556,8 @@ class AutoSkill:
         scope = "library" if scope == "common" else scope
         if scope not in ("user", "library"):
             raise ConfigError(f"scope must be 'user' or 'common', got {scope!r}")
+        _check_user(user_id)
+        _check_user(library, "library")
         source = Path(root)
         registry = SkillRegistry()
         registry.scan_skills(source, recursive=recursive, warn=False)
@@ -488,6 +599,8 @@ class AutoSkill:
     def resolve(self, name_or_id: str, *, user_id: str | None = None) -> Skill | None:
         """A skill the user may see, by id, name, alias or display name (case-insensitive)."""
         flt = self._filter(user_id or "default", "all", statuses=("active",))
+        if not isinstance(name_or_id, str):
+            raise ConfigError(f"a skill name or id must be a string, got {type(name_or_id).__name__}")
         skill = self.store.get(name_or_id)
         if skill is not None and flt.admits(skill):
             return skill
@@ -506,6 +619,7 @@ class AutoSkill:
         """Framework-neutral skill tools acting for ``user_id`` (see :class:`SkillTools`)."""
         from autoskill.tools import SkillTools
 
+        _check_user(user_id)
         return SkillTools(lambda name: self._tool_skill(name, user_id), allow_scripts=allow_scripts, **options)
 
     def _tool_skill(self, name: str, user_id: str | None) -> Skill | None:

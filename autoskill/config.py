@@ -134,7 +134,10 @@ class AutoSkillConfig:
         text = str(source)
         path = Path(text)
         if "\n" not in text and path.suffix in (".yaml", ".yml", ".json") and path.exists():
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"config file {path} cannot be read as UTF-8 text: {exc}") from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

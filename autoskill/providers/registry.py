@@ -47,7 +47,7 @@ ENTRY_POINT_GROUP = "autoskill.providers"
 _BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "embeddings": ("autoskill.embeddings.factory",),
     "llm": ("autoskill.llm.providers",),
-    "store": ("autoskill.store.factory",),
+    "store": ("autoskill.store.factory", "autoskill.store.postgres"),
 }
 
 _lock = threading.RLock()

@@ -7,9 +7,12 @@ for the SKILL.md itself), and a file of ours never overwrites a library we only 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
 import shutil
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,9 @@ logger = logging.getLogger(__name__)
 # whole would let one hostile file exhaust memory during a scan.
 MAX_SKILL_MD_BYTES = 5 * 1024 * 1024
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"})
+# Temporary files of atomic writes (``.<name>.<8 random characters>.tmp``, see
+# autoskill._fs): never a resource, and gone (renamed) a moment after they are listed.
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def find_skill_file(skill_dir: Path) -> Path | None:
@@ -96,15 +102,20 @@ def load_skill_dir(
     folder = Path(skill_dir)
     skill_file = find_skill_file(folder)
     if skill_file is None:
-        raise SkillParseError(folder / "SKILL.md", "no SKILL.md in folder (or a broken link)")
+        entry, reason = _odd_skill_entry(folder)
+        raise SkillParseError(entry, reason)
     boundary = Path(root) if root is not None else folder
     if skill_file.is_symlink() and not is_within(skill_file, boundary):
         raise SkillParseError(skill_file, f"SKILL.md links outside {boundary}")
     try:
-        size = skill_file.stat().st_size
-        if size > MAX_SKILL_MD_BYTES:
-            raise SkillParseError(skill_file, f"file is {size} bytes, over the {MAX_SKILL_MD_BYTES} limit")
-        with open(skill_file, "rb") as handle:
+        # O_NONBLOCK: a FIFO swapped in after the check above must not block the scan.
+        fd = os.open(skill_file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise SkillParseError(skill_file, "SKILL.md is not a regular file")
+            if info.st_size > MAX_SKILL_MD_BYTES:
+                raise SkillParseError(skill_file, f"file is {info.st_size} bytes, over the {MAX_SKILL_MD_BYTES} limit")
             data = handle.read(MAX_SKILL_MD_BYTES + 1)
     except OSError as exc:
         raise SkillParseError(skill_file, f"cannot read: {exc.strerror or exc}") from None
@@ -116,6 +127,32 @@ def load_skill_dir(
     if skill_file.name != "SKILL.md":
         decode_warnings.append(f"{skill_file}: file is spelt {skill_file.name!r}, the spec says SKILL.md")
     return ParsedSkill(skill=skill, warnings=tuple(decode_warnings) + parsed.warnings)
+
+
+def _odd_skill_entry(folder: Path) -> tuple[Path, str]:
+    """Why a folder has no readable SKILL.md: what its SKILL.md entry is instead."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.lower() == "skill.md")
+    except OSError as exc:
+        return folder / "SKILL.md", f"cannot list the folder: {exc.strerror or exc}"
+    if not names:
+        return folder / "SKILL.md", "no SKILL.md in folder"
+    path = folder / names[0]
+    try:
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            try:
+                path.stat()
+            except OSError as exc:
+                what = "a link loop" if exc.errno == errno.ELOOP else "a broken link"
+                return path, f"SKILL.md is {what} ({exc.strerror or exc})"
+            mode = path.stat().st_mode
+    except OSError as exc:
+        return path, f"cannot read: {exc.strerror or exc}"
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    what = next((label for test, label in kinds if test(mode)), "not a regular file")
+    return path, f"SKILL.md is {what}, not a regular file"
 
 
 def iter_skill_dirs(root: str | Path, *, onerror: Callable[[OSError], None] | None = None) -> Iterator[Path]:
@@ -139,7 +176,8 @@ def iter_skill_dirs(root: str | Path, *, onerror: Callable[[OSError], None] | No
             continue
         seen.add(key)
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-        if any(name.lower() == "skill.md" for name in files):
+        # A folder named SKILL.md counts too: loading it then reports the problem.
+        if any(name.lower() == "skill.md" for name in (*files, *dirs)):
             yield Path(current)
 
 
@@ -173,6 +211,8 @@ def iter_resource_files(skill_dir: str | Path) -> Iterator[str]:
             path = here / name
             if here == base and name.lower() == "skill.md":
                 continue
+            if _TEMP_NAME.match(name):  # an atomic write in progress (or a dead one's leftover)
+                continue
             if not path.is_file() or not is_within(path, base):
                 continue
             yield path.relative_to(base).as_posix()
@@ -193,7 +233,10 @@ def write_skill_dir(skill: Skill, root_dir: str | Path, *, fsync: bool = True, s
         for rel in iter_resource_files(source):
             destination = contained_path(target, rel)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(contained_path(source, rel), destination)
+            try:
+                shutil.copyfile(contained_path(source, rel), destination)
+            except FileNotFoundError:  # removed or renamed since it was listed (a concurrent write)
+                logger.debug("resource %s of %s vanished while being copied", rel, source)
     for rel, content in skill.resources.items():
         destination = contained_path(target, rel)
         payload = content.encode("utf-8") if isinstance(content, str) else bytes(content)

@@ -148,6 +148,10 @@ class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader that refuses anchors/aliases: frontmatter never needs them, and an
     alias bomb (a few hundred bytes expanding to gigabytes) must not reach our code."""
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[str] = []
+
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
@@ -155,6 +159,16 @@ class _NoAliasLoader(yaml.SafeLoader):
                 None, None, "YAML aliases are not allowed in SKILL.md frontmatter", event.start_mark
             )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
+        # YAML keeps the last of two equal keys without a word; a reader should hear of it.
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    self.duplicates.append(str(key_node.value))
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
 def split_frontmatter(text: str) -> tuple[str | None, str]:
@@ -172,8 +186,14 @@ def split_frontmatter(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _load_yaml(frontmatter: str) -> Any:
-    return yaml.load(frontmatter, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+def _load_yaml(frontmatter: str, duplicates: list[str] | None = None) -> Any:
+    loader = _NoAliasLoader(frontmatter)  # a SafeLoader subclass
+    try:
+        return loader.get_single_data()
+    finally:
+        if duplicates is not None:
+            duplicates.extend(loader.duplicates)
+        loader.dispose()
 
 
 def _quote_plain_values(frontmatter: str) -> str:
@@ -206,13 +226,15 @@ def _quote_plain_values(frontmatter: str) -> str:
 def _parse_frontmatter(frontmatter: str, source: str | None, warnings: list[str]) -> dict[str, Any]:
     if len(frontmatter) > MAX_FRONTMATTER_CHARS:
         raise SkillParseError(source, f"frontmatter larger than {MAX_FRONTMATTER_CHARS} characters")
+    duplicates: list[str] = []
     try:
-        data = _load_yaml(frontmatter)
+        data = _load_yaml(frontmatter, duplicates)
     except yaml.YAMLError as first_error:
         if "aliases are not allowed" in str(first_error):
             raise SkillParseError(source, "YAML aliases are not allowed in frontmatter") from None
+        duplicates.clear()
         try:
-            data = _load_yaml(_quote_plain_values(frontmatter))
+            data = _load_yaml(_quote_plain_values(frontmatter), duplicates)
         except yaml.YAMLError:
             reason = str(first_error).replace("\n", " ")
             raise SkillParseError(source, f"invalid YAML frontmatter: {reason}") from None
@@ -223,6 +245,9 @@ def _parse_frontmatter(frontmatter: str, source: str | None, warnings: list[str]
         data = {}
     if not isinstance(data, Mapping):
         raise SkillParseError(source, "frontmatter is not a mapping of keys to values")
+    if duplicates:
+        names = ", ".join(repr(d) for d in dict.fromkeys(duplicates))
+        warnings.append(f"{source or '<text>'}: duplicate keys in frontmatter ({names}); the last value of each is used")
     return {str(k): v for k, v in data.items()}
 
 

@@ -9,16 +9,24 @@ private skill.
 Several processes may share one local store: writes take a file lock plus a SQLite
 ``BEGIN IMMEDIATE`` transaction; every write logs its vector id in ``changes``, and each
 process replays new changes into its in-memory index before it reads.
+
+Crash safety: the ledger commit is the moment a write happens. The same transaction logs
+what the write will do to the SKILL.md tree (``tree_jobs``); the tree is written after the
+commit, still under the file lock, and the log row is cleared. A writer killed in between
+leaves the row, and the next writer (or the next open) finishes the job from the ledger.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +49,7 @@ from autoskill.store.base import (
     Window,
     changed_fields,
 )
+from autoskill.store._crash import _crash_point
 from autoskill.store.ledger import Ledger, blob_to_vector, dumps, vector_to_blob
 from autoskill.store.tree import SkillTree, file_hash
 
@@ -56,6 +65,12 @@ def _partition(skill: Skill) -> str:
     if skill.scope == "user":
         return f"user:{skill.user_id or ''}"
     return f"library:{skill.library or ''}"
+
+
+def _in_tree(folder: str) -> bool:
+    """Whether a ledger folder is one of ours (relative to the store root), not a library
+    folder read in place (absolute)."""
+    return not os.path.isabs(folder) and not folder.startswith(("/", "\\"))
 
 
 def _record_partition(namespace: str, user_id: object = None) -> str:
@@ -240,10 +255,90 @@ class FaissSkillStore:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
-        """Hold the cross-process lock and a ledger transaction; catch up first."""
-        with self._lock, self._write_lock(), self._ledger.transaction() as conn:
-            self._apply_changes()
-            yield conn
+        """Hold the cross-process lock and a ledger transaction; catch up first.
+
+        Tree jobs a dead writer left are finished before the transaction starts.
+        """
+        with self._lock, self._write_lock():
+            if self._tree is not None:
+                self._replay_tree_jobs()
+            with self._ledger.transaction() as conn:
+                self._apply_changes()
+                yield conn
+                _crash_point("before-ledger-commit")
+
+    # -- the SKILL.md tree's intent log --------------------------------------------------------
+
+    @staticmethod
+    def _log_tree_job(conn: Any, op: str, skill_id: str, folder: str, source: Any = None,
+                      resources: Mapping[str, str | bytes] | None = None) -> None:
+        # In-memory resources live nowhere but in the tree once written, so the job keeps
+        # them until the files are down (text as is, bytes as base64).
+        packed = None
+        if resources:
+            packed = dumps({rel: ["b", base64.b64encode(bytes(c)).decode("ascii")] if not isinstance(c, str)
+                            else ["t", c] for rel, c in resources.items()})
+        conn.execute("INSERT INTO tree_jobs (op, skill_id, folder, source, resources) VALUES (?, ?, ?, ?, ?)",
+                     (op, skill_id, folder, None if source is None else str(source), packed))
+
+    @staticmethod
+    def _unpack_resources(packed: str | None) -> dict[str, str | bytes]:
+        if not packed:
+            return {}
+        return {rel: base64.b64decode(value) if kind == "b" else value
+                for rel, (kind, value) in json.loads(packed).items()}
+
+    def _clear_tree_jobs(self) -> None:
+        # Called under the write lock after our own tree work: every row left is ours.
+        with self._ledger.transaction() as conn:
+            conn.execute("DELETE FROM tree_jobs")
+
+    def pending_tree_jobs(self) -> list[tuple[int, str, str, str]]:
+        """Tree writes a writer committed but did not finish (``(seq, op, skill_id, folder)``)."""
+        rows = self._ledger.query("SELECT seq, op, skill_id, folder FROM tree_jobs ORDER BY seq")
+        return [(int(seq), str(op), str(sid), str(folder)) for seq, op, sid, folder in rows]
+
+    def _replay_tree_jobs(self) -> list[str]:
+        """Finish the tree writes of writers that died after their ledger commit.
+
+        Call under the write lock. A ``write`` job rewrites the skill's folder from the
+        ledger (when the skill still lives there); a ``remove`` job deletes a folder no
+        skill owns any more. Returns one line per file change.
+        """
+        rows = self._ledger.query("SELECT seq, op, skill_id, folder, source, resources FROM tree_jobs ORDER BY seq")
+        if not rows or self._tree is None:
+            return []
+        report: list[str] = []
+        for _, op, skill_id, folder, source, packed in rows:
+            try:
+                if op == "write":
+                    found = self._ledger.query("SELECT data, folder FROM skills WHERE id = ?", (skill_id,))
+                    if not found or found[0][1] != folder:
+                        continue  # deleted or moved since: a later job or write covers it
+                    skill = Skill.from_trusted_dict(json.loads(found[0][0]))
+                    resources = self._unpack_resources(packed)
+                    if resources:
+                        skill = skill.evolve(resources=resources)
+                    text = render_skill_md(skill)
+                    path = self._tree.skill_md(folder)
+                    origin = Path(source) if source and Path(source).is_dir() else None
+                    if (not path.is_file() or path.read_bytes() != text.encode("utf-8") or origin is not None
+                            or resources):
+                        self._tree.write(skill, skill_md=text, source=origin)
+                        report.append(f"{folder}: finished an interrupted write")
+                elif op == "remove":
+                    owned = self._ledger.query("SELECT 1 FROM skills WHERE folder = ?", (folder,))
+                    if not owned and (self._tree.root / folder).exists():
+                        self._tree.remove(folder)
+                        report.append(f"{folder}: finished an interrupted delete")
+            except (OSError, ValueError) as exc:
+                logger.warning("could not finish tree job %s %s: %s", op, folder, exc)
+            _crash_point("tree-job-replayed")  # recovery itself may be interrupted: it is idempotent
+        with self._ledger.transaction() as conn:
+            conn.execute("DELETE FROM tree_jobs WHERE seq <= ?", (rows[-1][0],))
+        for line in report:
+            logger.info("store: %s", line)
+        return report
 
     def _after_commit(self, vids: Iterable[int]) -> None:
         """Apply our own committed writes to memory (same path other processes take)."""
@@ -311,74 +406,96 @@ class FaissSkillStore:
                 )
         matrix = self._check_vectors(self._embed_skills(skills) if vectors is None else vectors, len(skills))
         touched: list[int] = []
-        file_jobs: list[tuple[Skill, str | None, str]] = []
+        file_jobs: list[tuple[Skill, str | None, str, Path | None]] = []
         names_in_batch = [(s.scope, s.owner or "", s.name) for s in skills]
         if len(set(names_in_batch)) != len(names_in_batch) and len({s.id for s in skills}) == len(skills):
             raise SkillValidationError("name", "two skills of one owner in this batch share a name")
-        with self._writing() as conn:
-            now = utc_timestamp()
-            for skill, vec in zip(skills, matrix):
-                key = (skill.scope, skill.owner or "", skill.name)
-                holder = self._names.get(key)
-                if holder is not None and holder != skill.id:
-                    raise SkillValidationError(
-                        "name", f"{skill.name!r} is already used by skill {holder} of the same owner"
+        # The file lock is held from the transaction to the end of the tree write, so no
+        # other process sees the tree between our commit and our files (see _writing).
+        with self._lock, self._write_lock():
+            with self._writing() as conn:
+                now = utc_timestamp()
+                for skill, vec in zip(skills, matrix):
+                    key = (skill.scope, skill.owner or "", skill.name)
+                    holder = self._names.get(key)
+                    if holder is not None and holder != skill.id:
+                        raise SkillValidationError(
+                            "name", f"{skill.name!r} is already used by skill {holder} of the same owner"
+                        )
+                    old_vid = self._skill_vid.get(skill.id)
+                    old = self._skills.get(old_vid) if old_vid is not None else None
+                    if old is not None and old.scope == "library" and not allow_library:
+                        # A user-scope skill reusing a library skill's id would turn the
+                        # library's skill into the user's (and move its folder).
+                        raise ReadOnlyScopeError(
+                            f"skill id {skill.id} belongs to shared library {old.library!r}; "
+                            "shared libraries are written only by an explicit library import"
+                        )
+                    vid = old_vid if old_vid is not None else self._ledger.allocate_vector_ids(1)[0]
+                    old_folder = None
+                    if old is not None:
+                        rows = conn.execute("SELECT folder FROM skills WHERE id = ?", (skill.id,)).fetchall()
+                        old_folder = rows[0][0] if rows else None
+                    folder, fhash, text = None, None, ""
+                    placed = bool(placed_files and skill.id in placed_files)
+                    if placed:
+                        folder, fhash = placed_files[skill.id]  # type: ignore[index]
+                    elif self._tree is not None and write_files:
+                        folder = self._tree.folder_for(skill).as_posix()
+                        text = render_skill_md(skill)
+                        fhash = file_hash(text)
+                    elif old_folder and self._tree is None:
+                        folder = old_folder
+                    conn.execute(
+                        "INSERT INTO skills (id, vector_id, scope, owner, name, status, version, data, content_hash,"
+                        " folder, file_hash, vector, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                        " ON CONFLICT(id) DO UPDATE SET scope=excluded.scope, owner=excluded.owner, name=excluded.name,"
+                        " status=excluded.status, version=excluded.version, data=excluded.data,"
+                        " content_hash=excluded.content_hash, folder=excluded.folder, file_hash=excluded.file_hash,"
+                        " vector=excluded.vector, updated_at=excluded.updated_at",
+                        (skill.id, vid, skill.scope, skill.owner or "", skill.name, skill.status, skill.version,
+                         dumps(skill.to_dict()), skill.content_hash(), folder, fhash, vector_to_blob(vec), now),
                     )
-                old_vid = self._skill_vid.get(skill.id)
-                old = self._skills.get(old_vid) if old_vid is not None else None
-                vid = old_vid if old_vid is not None else self._ledger.allocate_vector_ids(1)[0]
-                old_folder = None
-                if old is not None:
-                    rows = conn.execute("SELECT folder FROM skills WHERE id = ?", (skill.id,)).fetchall()
-                    old_folder = rows[0][0] if rows else None
-                folder, fhash, text = None, None, ""
-                if placed_files and skill.id in placed_files:
-                    folder, fhash = placed_files[skill.id]
-                elif self._tree is not None and write_files:
-                    folder = self._tree.folder_for(skill).as_posix()
-                    text = render_skill_md(skill)
-                    fhash = file_hash(text)
-                elif old_folder and self._tree is None:
-                    folder = old_folder
-                conn.execute(
-                    "INSERT INTO skills (id, vector_id, scope, owner, name, status, version, data, content_hash,"
-                    " folder, file_hash, vector, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT(id) DO UPDATE SET scope=excluded.scope, owner=excluded.owner, name=excluded.name,"
-                    " status=excluded.status, version=excluded.version, data=excluded.data,"
-                    " content_hash=excluded.content_hash, folder=excluded.folder, file_hash=excluded.file_hash,"
-                    " vector=excluded.vector, updated_at=excluded.updated_at",
-                    (skill.id, vid, skill.scope, skill.owner or "", skill.name, skill.status, skill.version,
-                     dumps(skill.to_dict()), skill.content_hash(), folder, fhash, vector_to_blob(vec), now),
-                )
-                if old is None or old != skill:
-                    self._add_version(conn, skill, reason)
-                self._ledger.log_change(vid, "upsert")
-                touched.append(vid)
-                if folder is not None and not (placed_files and skill.id in placed_files):
-                    file_jobs.append((skill, old_folder if old_folder != folder else None, text))
-            # Commit happens on leaving the block; the tree is written after it, so a crash
-            # in between leaves the ledger (the truth) ahead and the tree repairable.
-        with self._lock:
+                    if old is None or old != skill:
+                        self._add_version(conn, skill, reason)
+                    self._ledger.log_change(vid, "upsert")
+                    touched.append(vid)
+                    if folder is not None and not placed and self._tree is not None:
+                        stale = old_folder if old_folder and old_folder != folder and _in_tree(old_folder) else None
+                        # Resources live in the tree only: a skill moving folders (renamed,
+                        # or adopted from a hand-named folder) takes them from the old one.
+                        source = skill.source_dir
+                        if source is None and stale is not None:
+                            source = self._tree.root / stale
+                        file_jobs.append((skill, stale, text, source))
+                        self._log_tree_job(conn, "write", skill.id, folder, source, skill.resources)
+                        if stale is not None:
+                            self._log_tree_job(conn, "remove", skill.id, stale)
+                # Commit happens on leaving the block; the tree is written after it, so a
+                # crash in between leaves the ledger (the truth) ahead and the job logged.
+            _crash_point("after-ledger-commit")
             self._after_commit(touched)
+            _crash_point("after-index-update")
             stored = [self._skills[self._skill_vid[s.id]] for s in skills]
-        self._write_tree(file_jobs, fsync=len(file_jobs) < 64)
+            if file_jobs:
+                self._write_tree(file_jobs, fsync=len(file_jobs) < 64)
+                _crash_point("after-tree-write")
+                self._clear_tree_jobs()
         return stored
 
-    def _write_tree(self, jobs: Sequence[tuple[Skill, str | None, str]], *, fsync: bool) -> None:
+    def _write_tree(self, jobs: Sequence[tuple[Skill, str | None, str, Path | None]], *, fsync: bool) -> None:
         if self._tree is None:
             return
-        for skill, stale_folder, text in jobs:
+        for skill, stale_folder, text, source in jobs:
             try:
-                self._tree.write(skill, fsync=fsync, skill_md=text or None)
+                self._tree.write(skill, fsync=fsync, skill_md=text or None,
+                                 source=source if source is not None and source.is_dir() else None)
                 if stale_folder:
                     self._tree.remove(stale_folder)
             except OSError as exc:  # the ledger has it; `refresh` rewrites the tree later
                 logger.warning("could not write SKILL.md for %s: %s", skill.id, exc)
-        if not fsync and jobs:
-            import os
-
-            if hasattr(os, "sync"):
-                os.sync()
+        if not fsync and jobs and hasattr(os, "sync"):
+            os.sync()
 
     def _add_version(self, conn: Any, skill: Skill, reason: str) -> None:
         seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE skill_id = ?", (skill.id,)).fetchone()[0]
@@ -405,21 +522,31 @@ class FaissSkillStore:
     def delete(self, skill_id: str, *, allow_library: bool = False) -> bool:
         """Remove a skill (its history stays in the ledger). False when absent."""
         self._sync()
-        with self._writing() as conn:
-            vid = self._skill_vid.get(skill_id)
-            if vid is None:
-                return False
-            skill = self._skills[vid]
-            if skill.scope == "library" and not allow_library:
-                raise ReadOnlyScopeError(f"skill {skill.name!r} belongs to a shared library; it is read-only here")
-            rows = conn.execute("SELECT folder FROM skills WHERE id = ?", (skill_id,)).fetchall()
-            folder = rows[0][0] if rows else None
-            conn.execute("DELETE FROM skills WHERE id = ?", (skill_id,))
-            conn.execute("DELETE FROM usage WHERE skill_id = ?", (skill_id,))
-            self._ledger.log_change(vid, "delete")
-        self._after_commit([vid])
-        if self._tree is not None and folder and not folder.startswith("/"):
-            self._tree.remove(folder)
+        with self._lock, self._write_lock():
+            with self._writing() as conn:
+                vid = self._skill_vid.get(skill_id)
+                if vid is None:
+                    return False
+                skill = self._skills[vid]
+                if skill.scope == "library" and not allow_library:
+                    raise ReadOnlyScopeError(f"skill {skill.name!r} belongs to a shared library; it is read-only here")
+                rows = conn.execute("SELECT folder FROM skills WHERE id = ?", (skill_id,)).fetchall()
+                folder = rows[0][0] if rows else None
+                conn.execute("DELETE FROM skills WHERE id = ?", (skill_id,))
+                conn.execute("DELETE FROM usage WHERE skill_id = ?", (skill_id,))
+                self._ledger.log_change(vid, "delete")
+                ours = self._tree is not None and bool(folder) and _in_tree(folder)
+                if ours:
+                    self._log_tree_job(conn, "remove", skill_id, folder)
+            _crash_point("delete-after-commit")
+            self._after_commit([vid])
+            if ours:
+                try:
+                    self._tree.remove(folder)  # type: ignore[union-attr]
+                except OSError as exc:  # the job stays logged; the next writer finishes it
+                    logger.warning("could not remove %s: %s", folder, exc)
+                else:
+                    self._clear_tree_jobs()
         return True
 
     def list(self, flt: SkillFilter) -> list[Skill]:
@@ -772,6 +899,43 @@ class FaissSkillStore:
                 fetch *= 4
 
     # -- housekeeping -----------------------------------------------------------------------
+
+    def check_consistency(self) -> list[str]:
+        """Compare this process's index and skill cache with the ledger (one snapshot).
+
+        Returns one line per disagreement (empty when they agree): a partition whose
+        vector ids differ from the ledger's, a skill whose cached content differs from
+        its row. ``autoskill doctor`` and the concurrency tests call it.
+        """
+        problems: list[str] = []
+        with self._lock, self._ledger.snapshot():
+            self._apply_changes()
+            expected: dict[str, set[int]] = {}
+            rows = self._ledger.query("SELECT vector_id, scope, owner, content_hash, id FROM skills")
+            for vid, scope, owner, chash, skill_id in rows:
+                partition = f"user:{owner}" if scope == "user" else f"library:{owner}"
+                expected.setdefault(partition, set()).add(int(vid))
+                cached = self._skills.get(int(vid))
+                if cached is None or cached.id != skill_id:
+                    problems.append(f"skill {skill_id}: in the ledger, missing from the in-memory index")
+                elif cached.content_hash() != chash:
+                    problems.append(f"skill {skill_id}: in-memory content differs from the ledger")
+            for namespace, rid, vid, metadata in self._ledger.query(
+                    "SELECT namespace, id, vector_id, metadata FROM records"):
+                try:
+                    user = json.loads(metadata).get("user_id")
+                except (ValueError, AttributeError):
+                    user = None
+                expected.setdefault(_record_partition(namespace, user), set()).add(int(vid))
+            if len(self._skills) != len(rows):
+                problems.append(f"{len(self._skills)} skills in memory, {len(rows)} in the ledger")
+            for partition in sorted(set(expected) | set(self._index.partitions())):
+                have = set(self._index.ids(partition)) if partition in self._index.partitions() else set()
+                want = expected.get(partition, set())
+                if have != want:
+                    problems.append(f"index partition {partition}: {len(have)} vectors, the ledger has {len(want)}"
+                                    f" ({len(have - want)} extra, {len(want - have)} missing)")
+        return problems
 
     def refresh(self) -> None:
         """Catch up with other processes' writes (the local store also re-reads hand edits)."""

@@ -3,6 +3,11 @@
 One file (WAL mode) shared by every process that opens the store, or ``:memory:`` for the
 in-memory store. Each write adds a row to ``changes`` so other processes can bring their
 in-memory indexes up to date without reloading everything.
+
+``tree_jobs`` is the SKILL.md tree's intent log: a write that will touch the tree records
+what it will do in the same transaction as the ledger change, and clears the row once the
+files are written. A row still there when the next writer takes the lock was left by a
+writer that died in between, and is replayed (see ``FaissSkillStore._replay_tree_jobs``).
 """
 
 from __future__ import annotations
@@ -90,6 +95,14 @@ CREATE TABLE IF NOT EXISTS changes (
     vector_id INTEGER NOT NULL,
     op TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tree_jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL,
+    skill_id TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    source TEXT,
+    resources TEXT
+);
 """
 
 
@@ -120,6 +133,13 @@ class Ledger:
             self._conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"{target}: not a usable ledger ({exc})") from None
+        try:
+            self._check_schema(target)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _check_schema(self, target: str) -> None:
         with self.transaction():
             stored = self.get_meta("schema_version")
             if stored is None:
@@ -139,24 +159,52 @@ class Ledger:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``: one writer across processes)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            with self._corruption_named():
+                self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             else:
+                with self._corruption_named():
+                    self._conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees one committed state (WAL snapshot)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
                 self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query and return all rows."""
-        with self._lock:
+        with self._lock, self._corruption_named():
             return self._conn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Run one statement (inside :meth:`transaction` for writes)."""
-        with self._lock:
+        with self._lock, self._corruption_named():
             return self._conn.execute(sql, params)
+
+    @contextmanager
+    def _corruption_named(self) -> Iterator[None]:
+        # A damaged file raises the bare DatabaseError ("database disk image is
+        # malformed", "file is not a database"); its subclasses (locked, constraint) are
+        # ordinary failures and pass through unchanged.
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:
+                raise
+            where = self.path or ":memory:"
+            raise StoreCorruptError(
+                f"{where}: the ledger is damaged ({exc}); run `autoskill doctor` on the store, "
+                "or restore the ledger from a backup"
+            ) from None
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (cheap staleness check)."""

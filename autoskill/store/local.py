@@ -5,7 +5,8 @@ Layout::
     <root>/
       autoskill.json          manifest: schema version, embedder identity, dimensions
       ledger.sqlite3          the ledger (WAL): skills, versions, usage, records, changes
-      .write.lock             held by the process that is writing
+      .write.lock             held by the process that is writing (flock)
+      .trash/                 deleted skill folders, parked for a moment before removal
       Users/<user>/<name>/SKILL.md            users' skills (hand edits become versions)
       Common/[<library>/]<name>/SKILL.md      shared libraries (read-only for users)
 
@@ -14,6 +15,10 @@ SKILL.md files are the human-editable truth for a skill's content: opening the s
 A skill folder placed by hand under ``Users/<user>/`` becomes that user's skill; one placed
 under ``Common/`` becomes a shared-library skill. Extra library folders given as
 ``library_dirs`` are indexed in place and never written.
+
+Opening the store (and ``refresh()``) also finishes what a writer killed mid-write left:
+logged tree jobs, temporary files of atomic writes, parked folders (see
+``docs/reliability.md``; ``autoskill doctor`` checks and repairs the rest).
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from autoskill._fs import atomic_write_text
 from autoskill.embeddings.base import Embedder
-from autoskill.errors import EmbedderMismatchError, SkillParseError, StoreCorruptError
+from autoskill.errors import EmbedderMismatchError, SkillParseError, StoreCorruptError, StoreError
 from autoskill.skill.folder import find_skill_file, load_skill_dir
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
@@ -37,7 +44,7 @@ from autoskill.store.faiss_store import FaissSkillStore
 from autoskill.store.ledger import SCHEMA_VERSION, Ledger
 from autoskill.store.tree import COMMON_DIR, USERS_DIR, SkillTree, decode_owner, file_hash
 
-__all__ = ["LocalSkillStore", "library_name_for"]
+__all__ = ["LEDGER", "MANIFEST", "LocalSkillStore", "StoreLock", "library_name_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +57,43 @@ def library_name_for(path: Path) -> str:
     return path.resolve().name or "library"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+class StoreLock:
+    """The store's cross-process write lock: ``flock`` on ``<root>/.write.lock``.
+
+    Re-entrant within one object (a write may run inside a reconciliation that already
+    holds it) and exclusive across processes and across separate objects, because each
+    object opens its own file description. The kernel drops the lock when its holder
+    dies, so a killed writer never leaves the store locked.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._guard = threading.RLock()
+        self._depth = 0
+        self._handle: Any = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._guard:
+            if self._depth == 0:
+                handle = open(self.path, "a+b")  # noqa: SIM115 - held across the block
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                except BaseException:
+                    handle.close()
+                    raise
+                self._handle = handle
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    handle, self._handle = self._handle, None
+                    try:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                    finally:
+                        handle.close()
 
 
 class LocalSkillStore(FaissSkillStore):
@@ -87,23 +123,40 @@ class LocalSkillStore(FaissSkillStore):
             StoreCorruptError: The manifest or ledger is unreadable.
         """
         self.root = Path(path).expanduser()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"store folder {self.root} cannot be used: {exc.strerror or exc}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StoreError(f"store folder {self.root} is not writable")
         self.library_dirs = [Path(p).expanduser() for p in library_dirs]
         self._lock_path = self.root / ".write.lock"
+        store_lock = StoreLock(self._lock_path)
         reembed = self._check_manifest(embedder, on_embedder_change)
-        lock_path = self._lock_path
-        ledger = Ledger(self.root / LEDGER)
-        if reembed:
-            with _file_lock(lock_path):
-                _reembed_ledger(ledger, embedder)
-        super().__init__(
-            embedder,
-            ledger=ledger,
-            tree=SkillTree(self.root),
-            write_lock=lambda: _file_lock(lock_path),
-        )
-        if check_files:
-            self.scan_files()
+        try:
+            ledger = Ledger(self.root / LEDGER)
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"{self.root / LEDGER}: the ledger is damaged ({exc}); run `autoskill doctor "
+                                    f"--store-dir {self.root}`, or restore it from a backup") from None
+        try:
+            if reembed:
+                with store_lock():
+                    _reembed_ledger(ledger, embedder)
+            super().__init__(embedder, ledger=ledger, tree=SkillTree(self.root), write_lock=store_lock)
+            # What opening repaired or recorded (a dead writer's unfinished files, hand
+            # edits, placed folders), one line each; also logged.
+            self.recovered: list[str] = []
+            if check_files:
+                self.recovered = self.scan_files()
+            else:
+                with self._lock, self._write_lock():
+                    self.recovered = self._replay_tree_jobs()
+        except sqlite3.DatabaseError as exc:
+            ledger.close()
+            raise StoreCorruptError(
+                f"{self.root / LEDGER}: the ledger is damaged ({exc}); run `autoskill doctor --store-dir "
+                f"{self.root}` to see what can be repaired, or restore it from a backup"
+            ) from None
 
     # -- manifest ---------------------------------------------------------------------------
 
@@ -117,6 +170,8 @@ class LocalSkillStore(FaissSkillStore):
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise StoreCorruptError(f"{manifest_path}: unreadable manifest ({exc})") from None
+        if not isinstance(manifest, dict):
+            raise StoreCorruptError(f"{manifest_path}: the manifest is not a JSON object")
         if manifest.get("embedder") == embedder.identity and manifest.get("dims") == embedder.dims:
             return False
         if on_change != "reembed":
@@ -140,16 +195,22 @@ class LocalSkillStore(FaissSkillStore):
 
         Returns one line per change made (for ``autoskill doctor`` and logs).
         """
-        report: list[str] = []
-        rows = self._ledger.query("SELECT id, folder, file_hash FROM skills WHERE folder IS NOT NULL")
-        known_folders = {folder: (skill_id, fhash) for skill_id, folder, fhash in rows}
-        for folder, (skill_id, fhash) in known_folders.items():
-            try:
-                report.extend(self._check_known_file(skill_id, folder, fhash))
-            except (OSError, SkillParseError) as exc:
-                report.append(f"{folder}: {exc}")
-                logger.warning("skill file %s: %s", folder, exc)
-        report.extend(self._adopt_placed_skills(set(known_folders)))
+        # Under the write lock: no other process is between its ledger commit and its
+        # files, so a difference seen here is a hand edit or a dead writer's leftover,
+        # never a write in progress.
+        with self._lock, self._write_lock():
+            report = self._replay_tree_jobs()
+            report.extend(self._tree.remove_leftovers())  # type: ignore[union-attr]
+            self._sync()
+            rows = self._ledger.query("SELECT id, folder, file_hash FROM skills WHERE folder IS NOT NULL")
+            known_folders = {folder: (skill_id, fhash) for skill_id, folder, fhash in rows}
+            for folder, (skill_id, fhash) in known_folders.items():
+                try:
+                    report.extend(self._check_known_file(skill_id, folder, fhash))
+                except (OSError, SkillParseError) as exc:
+                    report.append(f"{folder}: {exc}")
+                    logger.warning("skill file %s: %s", folder, exc)
+            report.extend(self._adopt_placed_skills(set(known_folders)))
         for line in report:
             logger.info("store %s: %s", self.root, line)
         return report

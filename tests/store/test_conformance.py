@@ -23,6 +23,8 @@ EMBEDDER = HashingEmbedder(dims=64)
 BACKENDS: dict[str, Callable[[Path], object]] = {
     "inmemory": lambda path: InMemorySkillStore(EMBEDDER),
     "local": lambda path: LocalSkillStore(path / "store", EMBEDDER),
+    # A fresh schema of the session's PostgreSQL (skipped, with the reason, when none starts).
+    "postgres": lambda path: __import__("postgres_server").postgres_store(EMBEDDER),
 }
 
 
