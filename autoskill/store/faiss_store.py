@@ -293,11 +293,6 @@ class FaissSkillStore:
         with self._ledger.transaction() as conn:
             conn.execute("DELETE FROM tree_jobs")
 
-    def pending_tree_jobs(self) -> list[tuple[int, str, str, str]]:
-        """Tree writes a writer committed but did not finish (``(seq, op, skill_id, folder)``)."""
-        rows = self._ledger.query("SELECT seq, op, skill_id, folder FROM tree_jobs ORDER BY seq")
-        return [(int(seq), str(op), str(sid), str(folder)) for seq, op, sid, folder in rows]
-
     def _replay_tree_jobs(self) -> list[str]:
         """Finish the tree writes of writers that died after their ledger commit.
 
