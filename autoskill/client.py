@@ -413,7 +413,7 @@ class AutoSkill:
             updated_at=utc_timestamp(),
             provenance=({"source": "rollback", "ref": version, "ts": utc_timestamp()},),
         )
-        return self.store.upsert(restored, reason=f"rollback to {version}")
+        return self.store.upsert(restored, reason=f"rollback to {version}", expected=current)
 
     # -- retrieval ----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ a provider) in its message and keeps it as an attribute for programs.
     ├── StoreError
     │   ├── EmbedderMismatchError   a store opened with a different embedder
     │   ├── ReadOnlyScopeError      a write to a shared library through a user handle
+    │   ├── SkillConflictError      a write built on a stale read of a skill (re-read, retry)
     │   └── StoreCorruptError       files on disk disagree in a way that cannot be repaired
     ├── InvalidEventError           an event breaks the event contract (names the field and line)
     ├── ResourceAccessError         a skill resource path leaves the skill's folder
@@ -41,6 +42,7 @@ __all__ = [
     "ReadOnlyScopeError",
     "ResourceAccessError",
     "ScriptExecutionError",
+    "SkillConflictError",
     "SkillError",
     "SkillNotFoundError",
     "SkillParseError",
@@ -125,6 +127,25 @@ class EmbedderMismatchError(StoreError):
 
 class ReadOnlyScopeError(StoreError, PermissionError):
     """A write was attempted on a shared library outside an explicit library import."""
+
+
+class SkillConflictError(StoreError):
+    """A skill write would overwrite another writer's change to it: re-read and retry.
+
+    Attributes:
+        skill_id: The skill.
+        read_rev: The revision the writer had read (0 when unknown or never read).
+        current_rev: The revision stored now (0 when the backend has no revision numbers).
+    """
+
+    def __init__(self, skill_id: str, read_rev: int = 0, current_rev: int = 0) -> None:
+        self.skill_id = skill_id
+        self.read_rev = read_rev
+        self.current_rev = current_rev
+        super().__init__(
+            f"skill {skill_id} was changed by another writer after it was read "
+            f"(read revision {read_rev}, now {current_rev}); re-read it and retry"
+        )
 
 
 class StoreCorruptError(StoreError):

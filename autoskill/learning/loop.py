@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from autoskill.errors import SkillConflictError
 from autoskill.learning.heuristic import Candidate
 from autoskill.learning.maintain import Decision, Judge, MergeThresholds, decide, merge_skills
 from autoskill.learning.screen import FLAG_KEY, screen_skill
@@ -25,6 +26,9 @@ __all__ = ["IngestOutcome", "Learner", "Merger"]
 logger = logging.getLogger(__name__)
 
 Merger = Callable[..., Skill]
+
+# A merge racing other writers is re-decided from a fresh read this many times at most.
+_CONFLICT_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,22 @@ class Learner:
         """
         outcomes = []
         for candidate in candidates:
-            try:
-                outcomes.append(self._maintain(candidate, user_id=user_id, provenance=provenance, target=target))
-            except Exception:  # one bad candidate never stops the others
-                logger.exception("could not maintain candidate %s", candidate.skill.name)
+            for attempt in range(_CONFLICT_RETRIES):
+                try:
+                    outcomes.append(self._maintain(candidate, user_id=user_id, provenance=provenance,
+                                                   target=self._fresh(target)))
+                    break
+                except SkillConflictError:
+                    # Another writer changed the skill between our read and our write:
+                    # decide again from what is stored now.
+                    logger.info("skill changed while merging %s; retrying (%d)", candidate.skill.name, attempt + 1)
+                except Exception:  # one bad candidate never stops the others
+                    logger.exception("could not maintain candidate %s", candidate.skill.name)
+                    break
         return outcomes
+
+    def _fresh(self, skill: Skill | None) -> Skill | None:
+        return None if skill is None else (self.store.get(skill.id) or skill)
 
     def _neighbours(self, skill: Skill, user_id: str) -> list[Any]:
         text = skill_embedding_text(skill)
@@ -108,7 +123,8 @@ class Learner:
                 merged = merged.evolve(status="draft", metadata={**merged.metadata, FLAG_KEY: skill.metadata[FLAG_KEY]})
             changed = merged.content_hash() != decision.target.content_hash() or merged.status != decision.target.status
             if changed:
-                stored = self.store.upsert(merged, reason=f"{'corrected' if correction else 'merged'}: {decision.reason}")
+                stored = self.store.upsert(merged, reason=f"{'corrected' if correction else 'merged'}: {decision.reason}",
+                                           expected=decision.target)
             else:
                 decision = Decision("discard", f"already known as {decision.target.name!r}", decision.target)
         if flags:

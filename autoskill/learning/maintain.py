@@ -133,19 +133,31 @@ def step_similarity(a: str, b: str) -> float:
     return len(sa & sb) / min(len(sa), len(sb))
 
 
+NOTES_HEADER = "Also noted later:"
+
+
 def _new_steps(existing: str, incoming: str) -> list[str]:
     """Steps of ``incoming`` that add to ``existing``.
 
-    A merged candidate restates the same procedure in other words, so a step counts as new
-    only when the candidate has more steps than the skill, and then only its least
-    matching steps (as many as it has extra) that match nothing well.
+    A merged candidate restates the same procedure in other words, so a candidate step
+    that matches no step of the skill is first taken to paraphrase a core step that
+    matches no candidate step (one for one); what is left over is new. Steps already kept
+    as notes from earlier merges are never added twice.
     """
-    old, new = _steps(existing), _steps(incoming)
-    extra = len(new) - len(old)
-    if extra <= 0 or not old:
+    core_text, _, notes_text = existing.partition(f"\n\n{NOTES_HEADER}\n")
+    old_core, old_notes = _steps(core_text), _steps(notes_text)
+    new = _steps(incoming)
+    if not new or not old_core:
         return []
-    ranked = sorted(new, key=lambda step: max(step_similarity(step, o) for o in old))
-    return [step for step in ranked[:extra] if max(step_similarity(step, o) for o in old) < 0.5]
+    known = old_core + old_notes
+    best = {step: max(step_similarity(step, o) for o in known) for step in new}
+    unmatched_new = [step for step in new if best[step] < 0.5]
+    unmatched_core = [o for o in old_core if max(step_similarity(o, n) for n in new) < 0.5]
+    room = len(unmatched_new) - len(unmatched_core)
+    if room <= 0:
+        return []
+    chosen = set(sorted(unmatched_new, key=lambda step: best[step])[:room])
+    return [step for step in new if step in chosen]
 
 
 def merge_skills(
@@ -173,7 +185,8 @@ def merge_skills(
         instructions = existing.instructions
         if fresh:
             notes = "\n".join("- " + re.sub(r"^\s*(?:\d+[.)]|[-*•])\s*", "", line) for line in fresh)
-            instructions = f"{instructions}\n\nAlso noted later:\n{notes}"
+            joiner = "\n" if f"\n\n{NOTES_HEADER}\n" in instructions else f"\n\n{NOTES_HEADER}\n"
+            instructions = f"{instructions}{joiner}{notes}"
     merged = existing.evolve(triggers=triggers, tags=tags, examples=examples, instructions=instructions)
     if merged.content_hash() == existing.content_hash():
         return existing

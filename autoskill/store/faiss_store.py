@@ -32,7 +32,13 @@ from typing import Any
 import numpy as np
 
 from autoskill.embeddings.base import Embedder
-from autoskill.errors import EmbeddingError, ReadOnlyScopeError, SkillValidationError, StoreError
+from autoskill.errors import (
+    EmbeddingError,
+    ReadOnlyScopeError,
+    SkillConflictError,
+    SkillValidationError,
+    StoreError,
+)
 from autoskill.retrieval.bm25 import BM25Index
 from autoskill.retrieval.fields import skill_embedding_text, skill_lexical_fields
 from autoskill.retrieval.vector_index import VectorIndex
@@ -363,22 +369,29 @@ class FaissSkillStore:
     # -- skills -----------------------------------------------------------------------------
 
     def upsert(self, skill: Skill, vector: np.ndarray | None = None, *, reason: str = "upsert",
-               allow_library: bool = False, write_file: bool = True) -> Skill:
+               allow_library: bool = False, write_file: bool = True, expected: Skill | None = None) -> Skill:
         """Insert or replace ``skill`` (by id) and record a version when its content changed.
+
+        ``expected`` is the stored skill this write was built from (a merge, a rollback):
+        when another writer changed the skill since, the write is refused rather than
+        overwriting that change.
 
         Raises:
             ReadOnlyScopeError: A library skill without ``allow_library`` (only an explicit
                 library import writes shared libraries).
             SkillValidationError: Another skill of the same owner already has this name.
+            SkillConflictError: ``expected`` is no longer what is stored.
         """
         vectors = None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1)
         return self.upsert_many([skill], vectors, reason=reason, allow_library=allow_library,
-                                write_files=write_file)[0]
+                                write_files=write_file,
+                                expected=None if expected is None else {skill.id: expected})[0]
 
     def upsert_many(self, skills: Sequence[Skill], vectors: np.ndarray | None = None, *,
                     reason: str = "import", allow_library: bool = False,
                     write_files: bool = True,
-                    placed_files: Mapping[str, tuple[str, str]] | None = None) -> list[Skill]:
+                    placed_files: Mapping[str, tuple[str, str]] | None = None,
+                    expected: Mapping[str, Skill] | None = None) -> list[Skill]:
         """Insert or replace many skills in one transaction (the bulk path).
 
         Args:
@@ -389,6 +402,8 @@ class FaissSkillStore:
             write_files: Mirror the skills into the SKILL.md tree (local store).
             placed_files: ``skill id -> (folder, file hash)`` for skills whose SKILL.md is
                 somebody else's file (a library read in place): recorded, never written.
+            expected: ``skill id -> the stored skill the write was built from``; checked
+                under the write lock after catching up with other writers.
         """
         skills = list(skills)
         if not skills:
@@ -419,6 +434,8 @@ class FaissSkillStore:
                         )
                     old_vid = self._skill_vid.get(skill.id)
                     old = self._skills.get(old_vid) if old_vid is not None else None
+                    if expected is not None and skill.id in expected and old != expected[skill.id]:
+                        raise SkillConflictError(skill.id)
                     if old is not None and old.scope == "library" and not allow_library:
                         # A user-scope skill reusing a library skill's id would turn the
                         # library's skill into the user's (and move its folder).

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from autoskill.embeddings.base import Embedder
+from autoskill.errors import SkillConflictError as _SharedSkillConflictError
 from autoskill.errors import (
     EmbeddingError,
     MissingDependencyError,
@@ -75,27 +76,8 @@ _PREFETCH_SECONDS = 1.0
 _SEEN_LIMIT = 500_000
 
 
-class SkillConflictError(StoreError):
-    """A skill write would overwrite another writer's change to it.
-
-    Raised when the write was built from a stale read (another writer changed the skill
-    after this store last read it), or when a skill this store never read is written
-    over an existing, different row without a newer version.
-
-    Attributes:
-        skill_id: The skill.
-        read_rev: The revision this store last read (0: never read).
-        current_rev: The revision in the database now.
-    """
-
-    def __init__(self, skill_id: str, read_rev: int, current_rev: int) -> None:
-        self.skill_id = skill_id
-        self.read_rev = read_rev
-        self.current_rev = current_rev
-        super().__init__(
-            f"skill {skill_id} was changed by another writer (revision {current_rev}, this store read "
-            f"{read_rev}); re-read it and apply the change again"
-        )
+# Shared with the FAISS stores (autoskill.errors); re-exported here for compatibility.
+SkillConflictError = _SharedSkillConflictError
 
 
 def _import_psycopg() -> Any:
@@ -425,7 +407,7 @@ class PostgresSkillStore:
     # -- skills -----------------------------------------------------------------------------
 
     def upsert(self, skill: Skill, vector: np.ndarray | None = None, *, reason: str = "upsert",
-               allow_library: bool = False) -> Skill:
+               allow_library: bool = False, expected: Skill | None = None) -> Skill:
         """Insert or replace ``skill`` (by id) and record a version when its content changed.
 
         Raises:
@@ -712,23 +694,27 @@ class PostgresSkillStore:
 
     def _search_statement(self, query: PgVector, k: int,
                           flt: SkillFilter) -> tuple[str, list[Any], tuple[str, list[Any]] | None] | None:
-        """The search SQL and parameters for ``flt``, and the library condition (if any)."""
+        """The search SQL and parameters for ``flt``, and the library condition (if any).
+
+        Rows carry the skill's JSON only while there is no lexical cache to take it from.
+        """
         parts = self._filter_parts(flt)
         if not parts:
             return None
         n = self._n
+        data = ", NULL AS data" if self._lexical is not None else ", data"
         selects: list[str] = []
         params: list[Any] = []
         library: tuple[str, list[Any]] | None = None
         for kind, cond, cond_params in parts:
             if kind == "user":
                 # Two ORDER BY keys: no vector index can serve this; an exact ranking.
-                selects.append(f"(SELECT embedding {n.ip} %b AS distance, vector_id, id, rev, 'user' AS part"
+                selects.append(f"(SELECT embedding {n.ip} %b AS distance, vector_id, id, rev, 'user' AS part{data}"
                                f" FROM {n.skills} WHERE {cond} ORDER BY distance, vector_id LIMIT %s)")
                 params += [query, *cond_params, k]
             else:
                 library = (cond, cond_params)
-                selects.append(f"(SELECT embedding {n.ip} %b AS distance, vector_id, id, rev, 'library' AS part"
+                selects.append(f"(SELECT embedding {n.ip} %b AS distance, vector_id, id, rev, 'library' AS part{data}"
                                f" FROM {n.skills} WHERE {cond} ORDER BY embedding {n.ip} %b LIMIT %s)")
                 params += [query, *cond_params, query, k]
         return " UNION ALL ".join(selects), params, library
@@ -757,8 +743,8 @@ class PostgresSkillStore:
             return None
         with conn.transaction():
             conn.execute("SET LOCAL enable_indexscan = off")
-            return conn.execute(f"SELECT embedding {n.ip} %b AS distance, vector_id, id, rev, 'library' AS part"
-                                f" FROM {n.skills} WHERE {cond} ORDER BY distance, vector_id LIMIT %s",
+            return conn.execute(f"SELECT embedding {n.ip} %b AS distance, vector_id, id, rev, 'library' AS part,"
+                                f" data FROM {n.skills} WHERE {cond} ORDER BY distance, vector_id LIMIT %s",
                                 [query, *params, k], binary=True).fetchall()
 
     def _resolve(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, Skill]]:
@@ -767,9 +753,11 @@ class PostgresSkillStore:
         out: dict[str, tuple[int, Skill]] = {}
         missing: list[str] = []
         cached = self._lexical is not None
-        for _, vid, skill_id, rev, _ in rows:
+        for _, vid, skill_id, rev, _, data in rows:
             skill = self._lex_skills.get(int(vid)) if cached else None
-            if skill is not None and skill.id == skill_id and self._lex_revs.get(int(vid)) == rev:
+            if data is not None:
+                out[skill_id] = (int(rev), Skill.from_trusted_dict(data))
+            elif skill is not None and skill.id == skill_id and self._lex_revs.get(int(vid)) == rev:
                 out[skill_id] = (int(rev), skill)
             else:
                 missing.append(skill_id)
