@@ -410,17 +410,28 @@ class PostgresSkillStore:
                allow_library: bool = False, expected: Skill | None = None) -> Skill:
         """Insert or replace ``skill`` (by id) and record a version when its content changed.
 
+        ``expected`` is the stored skill this write was built from (a merge, a rollback):
+        when another writer changed the skill since, the write is refused rather than
+        overwriting that change. Without it, the store checks against the revision it last
+        handed out for the skill (see :class:`~autoskill.errors.SkillConflictError`).
+
         Raises:
             ReadOnlyScopeError: A library skill without ``allow_library``.
             SkillValidationError: Another skill of the same owner already has this name.
-            SkillConflictError: Another writer changed the skill after this store read it.
+            SkillConflictError: Another writer changed the skill after it was read.
         """
         vectors = None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        return self.upsert_many([skill], vectors, reason=reason, allow_library=allow_library)[0]
+        return self.upsert_many([skill], vectors, reason=reason, allow_library=allow_library,
+                                expected=None if expected is None else {skill.id: expected})[0]
 
     def upsert_many(self, skills: Sequence[Skill], vectors: np.ndarray | None = None, *,
-                    reason: str = "import", allow_library: bool = False) -> list[Skill]:
-        """Insert or replace many skills in one transaction (see :meth:`upsert`)."""
+                    reason: str = "import", allow_library: bool = False,
+                    expected: Mapping[str, Skill] | None = None) -> list[Skill]:
+        """Insert or replace many skills in one transaction (see :meth:`upsert`).
+
+        ``expected`` maps skill ids to the stored skills the writes were built from; each
+        is compared with the row under its lock.
+        """
         skills = list(skills)
         if not skills:
             return []
@@ -488,6 +499,17 @@ class PostgresSkillStore:
                 if skill.id in checked:
                     continue  # a skill twice in one batch: the later copy replaces the earlier
                 checked.add(skill.id)
+                if now is not None and now[1].scope == "library" and not allow_library:
+                    # A user-scope skill reusing a library skill's id would take it over.
+                    raise ReadOnlyScopeError(
+                        f"skill id {skill.id} belongs to shared library {now[1].library!r}; "
+                        "shared libraries are written only by an explicit library import"
+                    )
+                if expected is not None and skill.id in expected:
+                    base = expected[skill.id]
+                    if now is None or now[1] != base:
+                        raise SkillConflictError(skill.id, seen.get(skill.id) or 0, 0 if now is None else now[0])
+                    continue  # built on exactly what is stored: no further check needed
                 if now is not None and now[1] != after:
                     read = seen.get(skill.id)
                     # Built on a read another writer has overtaken, or written blind over

@@ -54,7 +54,7 @@ def _start() -> str:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.Error as exc:
-        raise RuntimeError(f"PostgreSQL at {dsn} has no usable pgvector: {exc}") from None
+        raise RuntimeError(f"could not connect to PostgreSQL at {dsn} or create pgvector there: {exc}") from None
     return dsn
 
 

@@ -124,3 +124,41 @@ def test_many_processes_keep_versions_and_windows_exact(tmp_path: Path) -> None:
     finally:
         store.close()
         drop_schema(dsn, schema)
+
+
+MERGE = r"""
+import sys
+from autoskill import AutoSkill, AutoSkillConfig
+sdk = AutoSkill(AutoSkillConfig(store={"provider": "postgres", "dsn": sys.argv[1], "schema": sys.argv[2]}))
+text = ("Before each release: run regression tests -> canary rollout -> monitor -> full rollout -> " + sys.argv[3])
+sdk.ingest(messages=[{"role": "user", "content": text}], user_id="u1")
+sdk.close()
+"""
+
+
+def test_concurrent_merges_keep_every_writers_change() -> None:
+    from autoskill import AutoSkill, AutoSkillConfig
+
+    dsn = postgres_dsn()
+    schema = fresh_schema()
+    config = AutoSkillConfig(store={"provider": "postgres", "dsn": dsn, "schema": schema})
+    try:
+        with AutoSkill(config) as sdk:
+            [skill] = sdk.ingest(messages=[{"role": "user", "content": "Before each release: run regression tests"
+                                            " -> canary rollout -> monitor -> full rollout."}], user_id="u1")
+        steps = ["announce in the changelog", "update the status page", "tag the release in git",
+                 "notify the support team"]
+        procs = [subprocess.Popen([sys.executable, "-c", MERGE, dsn, schema, step], stderr=subprocess.PIPE,
+                                  text=True) for step in steps]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err[-2000:]
+        with AutoSkill(config) as sdk:
+            final = sdk.get(skill.id)
+            assert final is not None
+            for step in steps:
+                assert step in final.instructions.lower(), final.instructions
+            versions = [v.version for v in sdk.history(skill.id)]
+            assert len(versions) == len(set(versions)) == len(steps) + 1
+    finally:
+        drop_schema(dsn, schema)

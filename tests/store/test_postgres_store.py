@@ -320,6 +320,28 @@ def test_a_write_from_a_stale_read_is_refused_not_lost(dsn: str, schema: str) ->
     host_b.close()
 
 
+def test_expected_is_a_compare_and_set_and_library_ids_stay_libraries(dsn: str, schema: str) -> None:
+    from autoskill.errors import ReadOnlyScopeError, SkillConflictError
+
+    host_a, host_b = open_store(dsn, schema), open_store(dsn, schema)
+    base = host_a.upsert(skill("cas-skill"))
+    host_b.upsert(host_b.get(base.id).evolve(description="changed by b", version="0.1.1"))  # type: ignore[union-attr]
+    with pytest.raises(SkillConflictError):
+        host_a.upsert(base.evolve(triggers=("mine",), version="0.1.1"), expected=base)
+    fresh = host_a.get(base.id)
+    host_a.upsert(fresh.evolve(triggers=("mine",), version="0.1.2"), expected=fresh)  # type: ignore[union-attr]
+    assert [v.version for v in host_a.history(base.id)] == ["0.1.0", "0.1.1", "0.1.2"]
+    with pytest.raises(SkillConflictError):  # expected a skill that is not stored at all
+        host_a.upsert(skill("never-stored"), expected=skill("never-stored"))
+    assert host_a.get_by_name("never-stored", scope="user", owner="u1") is None
+    shared = host_a.upsert(skill("shared-one", user=None), allow_library=True)
+    with pytest.raises(ReadOnlyScopeError):
+        host_a.upsert(skill("taken-over").evolve(id=shared.id))
+    assert host_a.get(shared.id).scope == "library"  # type: ignore[union-attr]
+    host_a.close()
+    host_b.close()
+
+
 def test_concurrent_writers_never_record_a_version_twice(dsn: str, schema: str) -> None:
     hosts = [open_store(dsn, schema) for _ in range(4)]
     base = hosts[0].upsert(skill("contended", triggers=["t0"]))
