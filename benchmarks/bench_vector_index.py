@@ -2,7 +2,9 @@
 
 Measures only the search call (query vectors are precomputed: no embedding time), for:
 
-* VectorIndex with everything in one partition,
+* VectorIndex with everything in one partition (a shared library): with the default index
+  selection (exact below 50,000 vectors, IVF above, built in the background; the build
+  time is the "build s" column) and forced exact (``approx_threshold=None``),
 * VectorIndex with 1,000 user partitions, searching one user's partition,
 * VectorIndex with 1,000 user partitions, searching all of them,
 * numpy float32 brute force (``matrix @ q`` + ``argpartition``),
@@ -11,11 +13,15 @@ Measures only the search call (query vectors are precomputed: no embedding time)
 
 A baseline whose estimated run time at a size exceeds ``--max-seconds`` is skipped (its
 per-query time from a short probe is shown instead). recall@k is measured against the
-numpy brute force on the same partition, as a correctness check of each method.
+numpy brute force on the same partition: a correctness check of the exact methods, the
+quality of the approximate one.
+
+``--corpus`` adds recall@10 of the IVF path on hashing embeddings of ../shared/corpus
+(every SKILL.md, queries are the skills' descriptions), where an IVF index is forced.
 
 Usage::
 
-    python benchmarks/bench_vector_index.py --sizes 10000 100000 --dims 384 --queries 200
+    python benchmarks/bench_vector_index.py --sizes 1000 10000 100000 1000000 --dims 384 --queries 200 --corpus
 """
 
 from __future__ import annotations
@@ -137,7 +143,8 @@ def measured(
     )
 
 
-def run_size(n: int, dims: int, n_queries: int, k: int, max_seconds: float, seed: int) -> list[Row]:
+def run_size(n: int, dims: int, n_queries: int, k: int, max_seconds: float, seed: int,
+             baseline_max: int = 100_000) -> list[Row]:
     data = clustered_vectors(n + n_queries, dims, n_clusters=max(16, n // 500), seed=seed)
     vectors, queries = data[:n], data[n:]
     owners = np.arange(n) % N_USERS
@@ -156,12 +163,24 @@ def run_size(n: int, dims: int, n_queries: int, k: int, max_seconds: float, seed
 
     rows: list[Row] = []
 
-    def vi_single() -> Callable[[int], list[int]]:
-        index = VectorIndex(dims)
-        index.add(all_ids, vectors, "all")
-        return lambda i: [h[0] for h in index.search(queries[i], k)]
+    def vi_single(**options: object) -> Callable[[], Callable[[int], list[int]]]:
+        def build() -> Callable[[int], list[int]]:
+            index = VectorIndex(dims, **options)  # type: ignore[arg-type]
+            for start in range(0, n, 100_000):  # as a store imports: in batches
+                index.add(all_ids[start:start + 100_000], vectors[start:start + 100_000], "library:all")
+            index.wait_for_builds()
+            kind = index.partition_kind("library:all")
+            kinds.append(kind or "")
+            return lambda i: [h[0] for h in index.search(queries[i], k)]
+        return build
 
-    rows.append(measured("VectorIndex, 1 partition", vi_single, n_queries, truth_all, max_seconds))
+    kinds: list[str] = []
+    rows.append(measured("VectorIndex, 1 partition (default)", vi_single(), n_queries, truth_all, max_seconds))
+    rows[-1].note = (rows[-1].note + " " if rows[-1].note else "") + f"[{kinds[-1]}]"
+    gc.collect()
+    rows.append(measured("VectorIndex, 1 partition, exact", vi_single(approx_threshold=None), n_queries,
+                         truth_all, max_seconds))
+    gc.collect()
 
     partitioned = VectorIndex(dims)
 
@@ -205,6 +224,10 @@ def run_size(n: int, dims: int, n_queries: int, k: int, max_seconds: float, seed
         measured("numpy brute force (matrix @ q)", numpy_bf, n_queries, truth_all, max_seconds)
     )
 
+    if n > baseline_max:
+        rows.append(Row("LangChain InMemoryVectorStore", note=f"not run above {baseline_max:,} (memory)"))
+        rows.append(Row("LlamaIndex SimpleVectorStore", note=f"not run above {baseline_max:,} (memory)"))
+        return rows
     try:
         rows.append(
             measured(
@@ -269,6 +292,39 @@ def llamaindex_search(
     return search
 
 
+def corpus_recall(k: int) -> None:
+    """recall@k of a forced IVF index on hashing embeddings of every corpus skill."""
+    from autoskill.embeddings import HashingEmbedder
+    from autoskill.retrieval.fields import skill_embedding_text
+    from autoskill.retrieval.vector_index import ivf_lists_for, ivf_nprobe_for
+    from autoskill.skill.folder import iter_skill_dirs, load_skill_dir
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    skills = []
+    for folder in iter_skill_dirs(root):
+        try:
+            skills.append(load_skill_dir(folder).skill)
+        except Exception:  # noqa: BLE001 - the corpus has malformed files on purpose
+            continue
+    embedder = HashingEmbedder()
+    vectors = np.asarray(embedder.embed_documents([skill_embedding_text(s) for s in skills]), dtype=np.float32)
+    queries = np.asarray(embedder.embed_documents([s.description for s in skills[::7]]), dtype=np.float32)
+    nlist = ivf_lists_for(len(skills))
+    print(f"corpus: {len(skills):,} skills from {root}, hashing embeddings ({embedder.identity}), "
+          f"{len(queries)} description queries, IVF with {nlist} lists; recall@{k} against exact:")
+    # The default nprobe searches most lists of so small an index; smaller ones show how
+    # the approximate path does on these embeddings when it searches a small share.
+    for nprobe in sorted({max(1, nlist // 32), max(1, nlist // 8), max(1, nlist // 4), ivf_nprobe_for(nlist)}):
+        index = VectorIndex(vectors.shape[1], approx_threshold=1, background=False, nprobe=nprobe)
+        index.add(np.arange(len(skills)), vectors, "library:corpus")
+        found = 0
+        for q in queries:
+            exact = {i for i, _ in index.search(q, k, exact=True)}
+            found += len(exact & {i for i, _ in index.search(q, k)})
+        label = " (default)" if nprobe == ivf_nprobe_for(nlist) else ""
+        print(f"  nprobe {nprobe}/{nlist}{label}: recall@{k} {found / (k * len(queries)):.3f}")
+
+
 def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -306,6 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-seconds", type=float, default=60.0, help="skip a baseline estimated to take longer"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline-max", type=int, default=100_000,
+                        help="largest size at which the framework stores are built (they hold Python lists)")
+    parser.add_argument("--corpus", action="store_true", help="also measure IVF recall on hashing embeddings of ../shared/corpus")
     args = parser.parse_args(argv)
 
     for line in machine_info():
@@ -318,8 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[int, list[Row]] = {}
     started = time.perf_counter()
     for n in args.sizes:
-        results[n] = run_size(n, args.dims, args.queries, args.k, args.max_seconds, args.seed)
+        results[n] = run_size(n, args.dims, args.queries, args.k, args.max_seconds, args.seed, args.baseline_max)
     print_table(results, args.k)
+    if args.corpus:
+        print()
+        corpus_recall(args.k)
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")
     return 0
 

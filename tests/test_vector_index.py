@@ -309,3 +309,117 @@ def test_concurrent_searches_and_writes(rng: np.random.Generator) -> None:
     assert not errors
     assert len(index) == 500 + 200
     assert index.partition_size("user:w") == 200
+
+
+# -- index selection by size ------------------------------------------------------------------
+
+def _clustered(rng: np.random.Generator, n: int, dims: int = 32, clusters: int = 20) -> np.ndarray:
+    centres = unit(rng, clusters, dims)
+    x = centres[rng.integers(0, clusters, n)] + rng.standard_normal((n, dims)).astype(np.float32) * 0.1
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _recall(index: VectorIndex, vectors: dict[int, np.ndarray], queries: np.ndarray, partition: str) -> float:
+    ids = np.fromiter(vectors, dtype=np.int64)
+    matrix = np.vstack([vectors[i] for i in ids.tolist()])
+    found = 0
+    for q in queries:
+        truth = set(ids[np.argsort(-(matrix @ q), kind="stable")[:10]].tolist())
+        found += len(truth & {i for i, _ in index.search(q, 10, partition)})
+    return found / (10 * len(queries))
+
+
+def test_large_partition_becomes_ivf_in_background_and_keeps_writes(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoskill.retrieval import vector_index
+
+    # Hold the build after it copied the partition, so the writes below land mid-build
+    # and must be replayed onto the new index; searches must not wait for it.
+    copied, release = threading.Event(), threading.Event()
+    real_train = vector_index._train_ivf
+
+    def slow_train(*args):  # type: ignore[no-untyped-def]
+        copied.set()
+        assert release.wait(30)
+        return real_train(*args)
+
+    monkeypatch.setattr(vector_index, "_train_ivf", slow_train)
+    index = VectorIndex(32, approx_threshold=3000)
+    data = _clustered(rng, 4000)
+    index.add(np.arange(2999), data[:2999], "library:big")
+    index.add(np.arange(10_000, 10_050), data[3500:3550], "user:u1")
+    assert index.partition_kind("library:big") == "flat"
+    index.add([2999], data[2999:3000], "library:big")  # crosses the threshold: build starts
+    assert copied.wait(30)
+    assert len(index.search(data[0], 10, "library:big")) == 10  # readers are not blocked
+    # Writes while the build may be running: adds, a replacement, a move, removes.
+    index.add(np.arange(3000, 3400), data[3000:3400], "library:big")
+    index.add([5], data[3990:3991], "library:big")
+    index.add([6], data[3991:3992], "user:u1")
+    assert index.remove([7, 8, 3001]) == 3
+    assert index.partition_kind("library:big") == "flat"
+    release.set()
+    assert index.wait_for_builds(60)
+    assert index.partition_kind("library:big") == "ivf"
+    assert index.partition_kind("user:u1") == "flat"
+    expected = {i: data[i] for i in range(3400) if i not in (6, 7, 8, 3001)}
+    expected[5] = data[3990]
+    assert index.partition_size("library:big") == len(expected)
+    assert sorted(index.ids("library:big")) == sorted(expected)
+    assert index.partition_of(6) == "user:u1"
+    np.testing.assert_allclose(index.reconstruct(5), data[3990], atol=1e-6)
+    queries = data[3600:3700]
+    assert _recall(index, expected, queries, "library:big") >= 0.9
+    # exact=True scans every list: the same result as brute force.
+    q = data[3700]
+    exact = index.search(q, 10, "library:big", exact=True)
+    assert [i for i, _ in exact] == [i for i, _ in brute_force(expected, q, 10, set(expected))]
+    # Removal and re-adding stay cheap and correct on the IVF partition.
+    assert index.remove([0, 1, 2]) == 3
+    assert not index.contains(0) and index.partition_size("library:big") == len(expected) - 3
+    index.add([0], data[3800:3801], "library:big")
+    assert index.search(data[3800], 1, "library:big")[0][0] == 0
+
+
+def test_inline_build_and_ivf_persistence_with_mmap(tmp_path: Path, rng: np.random.Generator) -> None:
+    index = VectorIndex(32, approx_threshold=2000, background=False)
+    data = _clustered(rng, 2500)
+    index.add(np.arange(2500), data, "library:big")
+    assert index.partition_kind("library:big") == "ivf"  # built inside the add
+    index.save(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / MANIFEST_NAME).read_text())
+    assert manifest["partitions"]["library:big"]["kind"] == "ivf"
+    for mmap in (False, True):
+        loaded = VectorIndex.load(tmp_path / "idx", mmap=mmap)
+        assert loaded.partition_kind("library:big") == "ivf" and len(loaded) == 2500
+        q = data[17]
+        assert loaded.search(q, 5, "library:big") == index.search(q, 5, "library:big")
+        loaded.remove([17])
+        loaded.add([9999], data[18:19], "library:big")
+        assert loaded.search(q, 1, "library:big")[0][0] != 17
+        np.testing.assert_allclose(loaded.reconstruct(9999), data[18], atol=1e-6)
+    # The files were not changed by the mmap-loaded index's writes.
+    again = VectorIndex.load(tmp_path / "idx")
+    assert again.contains(17) and not again.contains(9999)
+
+
+def test_threshold_none_keeps_everything_exact(rng: np.random.Generator) -> None:
+    index = VectorIndex(32, approx_threshold=None)
+    index.add(np.arange(3000), _clustered(rng, 3000), "p")
+    assert index.wait_for_builds(1) and index.partition_kind("p") == "flat"
+
+
+def test_search_subset_is_exact_within_the_given_ids(rng: np.random.Generator) -> None:
+    index = VectorIndex(DIMS)
+    vecs = unit(rng, 200)
+    index.add(np.arange(1000, 1200), vecs, "records:ns")
+    index.add([5], unit(rng, 1), "other")
+    chosen = rng.choice(np.arange(1000, 1200), 30, replace=False)
+    q = unit(rng, 1)[0]
+    hits = index.search_subset(q, 5, "records:ns", np.append(chosen, [5, 77]))  # 5 and 77: not in it
+    expected = brute_force({i: vecs[i - 1000] for i in range(1000, 1200)}, q, 5, set(chosen.tolist()))
+    assert [h[0] for h in hits] == [e[0] for e in expected]
+    np.testing.assert_allclose([h[1] for h in hits], [e[1] for e in expected], atol=1e-5)
+    assert index.search_subset(q, 5, "missing", chosen) == []
+    assert index.search_subset(q, 0, "records:ns", chosen) == []

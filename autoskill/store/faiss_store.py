@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from autoskill.errors import (
 )
 from autoskill.retrieval.bm25 import BM25Index
 from autoskill.retrieval.fields import skill_embedding_text, skill_lexical_fields
-from autoskill.retrieval.vector_index import VectorIndex
+from autoskill.retrieval.vector_index import APPROX_THRESHOLD, VectorIndex
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
 from autoskill.skill.skillmd import render_skill_md
@@ -56,15 +57,21 @@ from autoskill.store.base import (
     changed_fields,
 )
 from autoskill.store._crash import _crash_point
-from autoskill.store.ledger import Ledger, blob_to_vector, dumps, vector_to_blob
+from autoskill.store.ledger import Ledger, dumps, vector_to_blob
 from autoskill.store.tree import SkillTree, file_hash
 
 __all__ = ["FaissSkillStore"]
 
 logger = logging.getLogger(__name__)
 
-_SKILL_COLUMNS = "id, vector_id, data, vector, folder, file_hash"
-_RECORD_COLUMNS = "namespace, id, vector_id, text, metadata, vector"
+_HEAD_COLUMNS = "vector_id, id, scope, owner, name, status"
+# A record's user (when its metadata names a string user_id), read by SQLite's JSON functions.
+_RECORD_USER = "CASE json_type(metadata, '$.user_id') WHEN 'text' THEN json_extract(metadata, '$.user_id') END"
+_RECORD_COLUMNS = f"namespace, id, vector_id, text, metadata, {_RECORD_USER}"
+# Parsed skills kept in memory (least recently used dropped first); the rest are read
+# from the ledger when a search or lookup returns them.
+_PARSED_SKILLS = 20_000
+_FETCH_CHUNK = 500
 
 
 def _partition(skill: Skill) -> str:
@@ -79,13 +86,45 @@ def _in_tree(folder: str) -> bool:
     return not os.path.isabs(folder) and not folder.startswith(("/", "\\"))
 
 
-def _record_partition(namespace: str, user_id: object = None) -> str:
-    # Records whose metadata names a (string) user_id get a partition per user, so that a
-    # search filtered by that user scans only their records, exactly, instead of every
-    # record of the namespace through a Python predicate.
-    if isinstance(user_id, str):
-        return "records:" + json.dumps([namespace, user_id], ensure_ascii=False)
+def _record_partition(namespace: str) -> str:
+    # One partition per namespace: an unfiltered search is one scan. A search filtered by
+    # user scores just that user's ids within it (see search_records).
     return f"records:{namespace}"
+
+
+# What filters need of a skill, read from ledger columns without parsing the skill:
+# (id, scope, owner, name, status). Kept as plain tuples (cheap to load by the 100k).
+HeadRow = tuple[str, str, str, str, str]
+
+
+def _head_row(skill: Skill) -> HeadRow:
+    return (skill.id, skill.scope, skill.owner or "", skill.name, skill.status)
+
+
+def _head_partition(row: HeadRow) -> str:
+    return f"user:{row[2]}" if row[1] == "user" else f"library:{row[2]}"
+
+
+class _Head:
+    """A head row with the attributes :meth:`SkillFilter.admits` reads (tags aside)."""
+
+    __slots__ = ("id", "name", "owner", "scope", "status")
+
+    def __init__(self, skill_id: str, scope: str, owner: str, name: str, status: str) -> None:
+        self.id, self.scope, self.owner, self.name, self.status = skill_id, scope, owner, name, status
+
+    @property
+    def user_id(self) -> str | None:
+        return self.owner if self.scope == "user" else None
+
+    @property
+    def library(self) -> str | None:
+        return self.owner if self.scope == "library" else None
+
+
+
+def _admits_head(flt: SkillFilter, row: HeadRow | None) -> bool:
+    return row is not None and flt.admits(_Head(*row))
 
 
 class FaissSkillStore:
@@ -98,6 +137,8 @@ class FaissSkillStore:
         ledger: Ledger | None = None,
         tree: SkillTree | None = None,
         write_lock: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+        approx_threshold: int | None = APPROX_THRESHOLD,
+        nprobe: int | None = None,
     ) -> None:
         """Create a store over ``ledger`` (in memory when None).
 
@@ -106,19 +147,28 @@ class FaissSkillStore:
             ledger: The SQLite ledger.
             tree: SKILL.md tree to mirror skills into (local store only).
             write_lock: Cross-process lock factory held around every write.
+            approx_threshold: Index partitions (one user's skills, one library, one record
+                namespace) of this many vectors get an approximate IVF index, built in the
+                background (None: always exact). See :class:`VectorIndex`.
+            nprobe: IVF lists searched per query (None: scaled with the partition).
         """
         self.embedder = embedder
         self._ledger = ledger or Ledger(None)
         self._tree = tree
         self._write_lock = write_lock or contextlib.nullcontext
         self._lock = threading.RLock()
-        self._index = VectorIndex(embedder.dims)
-        self._skills: dict[int, Skill] = {}
+        self._index_options: dict[str, Any] = {"approx_threshold": approx_threshold, "nprobe": nprobe}
+        self._index = VectorIndex(embedder.dims, **self._index_options)
+        # Skills: a head per vector id (from ledger columns) and a bounded cache of parsed
+        # skills; the rest stay in the ledger until asked for, so opening is cheap.
+        self._heads: dict[int, HeadRow] = {}
+        self._parsed: OrderedDict[int, Skill] = OrderedDict()
         self._skill_vid: dict[str, int] = {}
-        self._names: dict[tuple[str, str, str], str] = {}
         self._records: dict[int, Record] = {}
         self._record_vid: dict[tuple[str, str], int] = {}
-        self._record_partitions: dict[str, set[str]] = {}  # namespace -> its partitions
+        # (namespace, user_id) -> that user's record vector ids, for exact per-user search.
+        self._record_users: dict[tuple[str, str], set[int]] = {}
+        self._record_user_ids: dict[tuple[str, str], np.ndarray] = {}  # cached sorted arrays
         self._seq = 0
         self._data_version = -1
         # Built on the first lexical query, then kept in step with every change: building
@@ -148,76 +198,179 @@ class FaissSkillStore:
     # -- loading and syncing ----------------------------------------------------------------
 
     def _load_all(self) -> None:
+        """Read heads and records from the ledger and build (or adopt) the index."""
         with self._lock:
             self._seq = self._ledger.last_change()
             self._data_version = self._ledger.data_version()
-            rows = self._ledger.query(f"SELECT {_SKILL_COLUMNS} FROM skills")
-            self._index = VectorIndex(self.dims)
-            self._skills.clear()
+            index = self._cached_index()
+            self._heads.clear()
+            self._parsed.clear()
             self._skill_vid.clear()
-            self._names.clear()
-            groups: dict[str, tuple[list[int], list[np.ndarray]]] = {}
-            for row in rows:
-                skill = self._skill_from_row(row)
-                vid = int(row[1])
-                self._remember_skill(vid, skill)
-                ids, vecs = groups.setdefault(_partition(skill), ([], []))
-                ids.append(vid)
-                vecs.append(blob_to_vector(row[3]))
             self._lexical = None
+            rows = self._ledger.query(f"SELECT {_HEAD_COLUMNS} FROM skills")
+            self._heads = {row[0]: row[1:] for row in rows}
+            self._skill_vid = {row[1]: row[0] for row in rows}
+            del rows
             self._records.clear()
             self._record_vid.clear()
-            self._record_partitions.clear()
+            self._record_users.clear()
+            self._record_user_ids.clear()
             for row in self._ledger.query(f"SELECT {_RECORD_COLUMNS} FROM records"):
-                record = self._record_from_row(row)
-                vid = int(row[2])
-                self._remember_record(vid, record)
-                partition = self._note_record_partition(record)
-                ids, vecs = groups.setdefault(partition, ([], []))
-                ids.append(vid)
-                vecs.append(blob_to_vector(row[5]))
-            self._library_partitions = {p for p in groups if p.startswith("library:")}
-            for partition, (ids, vecs) in groups.items():
-                self._index.add(np.asarray(ids, dtype=np.int64), np.vstack(vecs), partition)
+                self._remember_record(int(row[2]), self._record_from_row(row), row[5])
+            self._library_partitions = {f"library:{h[2]}" for h in self._heads.values() if h[1] == "library"}
+            if index is not None:
+                cached, since = index
+                self._index = cached
+                # Bring the saved index up to the ledger: the writes made since it was saved.
+                self._index.remove([vid for vid, _ in cached.id_partitions().items()
+                                    if vid not in self._heads and vid not in self._records])
+                self._reload_vector_ids(vid for _, vid, _ in self._ledger.changes_since(since))
+                if self._index.id_partitions() != self._expected_partitions():
+                    logger.warning("the saved vector index disagrees with the ledger; rebuilding it")
+                    index = None
+            if index is None:
+                self._index = self._index_from_ledger()
+                self._index_rebuilt()
 
-    def _skill_from_row(self, row: Sequence[Any]) -> Skill:
-        # Rows were written from normalised Skills: skip normalising them again on load.
-        return Skill.from_trusted_dict(json.loads(row[2]))
+    def _expected_partitions(self) -> dict[int, str]:
+        """``vector id -> partition`` as the heads and records say it should be."""
+        expected = {vid: _head_partition(head) for vid, head in self._heads.items()}
+        expected.update((vid, _record_partition(record.namespace)) for vid, record in self._records.items())
+        return expected
+
+    def _cached_index(self) -> tuple[VectorIndex, int] | None:
+        """An index saved earlier and the change seq it reflects (the local store keeps one)."""
+        return None
+
+    def _index_rebuilt(self) -> None:
+        """Called after the index was rebuilt from the ledger (the local store saves it)."""
+
+    def _index_from_ledger(self) -> VectorIndex:
+        """Build the index from the vectors in the ledger, one partition at a time."""
+        index = VectorIndex(self.dims, **self._index_options)
+        groups: dict[str, tuple[list[int], list[bytes]]] = {}
+        for vid, scope, owner, blob in self._ledger.query("SELECT vector_id, scope, owner, vector FROM skills"):
+            ids, blobs = groups.setdefault(f"user:{owner}" if scope == "user" else f"library:{owner}", ([], []))
+            ids.append(int(vid))
+            blobs.append(blob)
+        for namespace, vid, blob in self._ledger.query("SELECT namespace, vector_id, vector FROM records"):
+            ids, blobs = groups.setdefault(_record_partition(namespace), ([], []))
+            ids.append(int(vid))
+            blobs.append(blob)
+        for partition, (ids, blobs) in groups.items():
+            matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), self.dims)
+            index.add(np.asarray(ids, dtype=np.int64), matrix, partition)
+        return index
 
     def _record_from_row(self, row: Sequence[Any]) -> Record:
         return Record(id=row[1], text=row[3], metadata=json.loads(row[4]), namespace=row[0])
 
     def _remember_skill(self, vid: int, skill: Skill) -> None:
-        old = self._skills.get(vid)
-        if old is not None:
-            self._names.pop((old.scope, old.owner or "", old.name), None)
-        self._skills[vid] = skill
+        self._heads[vid] = _head_row(skill)
         self._skill_vid[skill.id] = vid
-        self._names[(skill.scope, skill.owner or "", skill.name)] = skill.id
+        self._cache_skill(vid, skill)
         if self._lexical is not None:
             self._lexical.add(vid, skill_lexical_fields(skill))
 
+    def _cache_skill(self, vid: int, skill: Skill) -> None:
+        self._parsed[vid] = skill
+        self._parsed.move_to_end(vid)
+        if len(self._parsed) > _PARSED_SKILLS:
+            self._parsed.popitem(last=False)
+
     def _forget_skill(self, vid: int) -> None:
-        skill = self._skills.pop(vid, None)
-        if skill is not None:
-            self._skill_vid.pop(skill.id, None)
-            self._names.pop((skill.scope, skill.owner or "", skill.name), None)
+        head = self._heads.pop(vid, None)
+        self._parsed.pop(vid, None)
+        if head is not None:
+            self._skill_vid.pop(head[0], None)
             if self._lexical is not None:
                 self._lexical.remove(vid)
 
-    def _remember_record(self, vid: int, record: Record) -> None:
+    def _skill(self, vid: int) -> Skill | None:
+        """The skill behind a vector id: from the cache, else parsed from its ledger row."""
+        skill = self._parsed.get(vid)
+        if skill is not None:
+            self._parsed.move_to_end(vid)
+            return skill
+        if vid not in self._heads:
+            return None
+        return self._fetch_skills([vid]).get(vid)
+
+    def _skills_of(self, vids: Sequence[int]) -> dict[int, Skill]:
+        """Skills of many vector ids (cached ones plus one ledger query per chunk of the rest)."""
+        found: dict[int, Skill] = {}
+        missing = []
+        for vid in vids:
+            skill = self._parsed.get(vid)
+            if skill is not None:
+                found[vid] = skill
+            elif vid in self._heads:
+                missing.append(vid)
+        for start in range(0, len(missing), _FETCH_CHUNK):
+            found.update(self._fetch_skills(missing[start:start + _FETCH_CHUNK]))
+        return found
+
+    def _fetch_skills(self, vids: Sequence[int]) -> dict[int, Skill]:
+        marks = ",".join("?" * len(vids))
+        rows = self._ledger.query(f"SELECT vector_id, data, {_HEAD_COLUMNS} FROM skills WHERE vector_id IN ({marks})",
+                                  tuple(vids))
+        out: dict[int, Skill] = {}
+        for row in rows:
+            vid, head = int(row[0]), self._heads.get(int(row[0]))
+            if head is None or head != tuple(row[3:]):
+                # Another process rewrote the row since we last caught up: catch up, so the
+                # skill returned agrees with the index it was found in.
+                self._apply_changes()
+                return {v: s for v in vids if (s := self._skill_uncached(v)) is not None}
+            # Rows were written from normalised Skills: skip normalising them again.
+            skill = Skill.from_trusted_dict(json.loads(row[1]))
+            self._cache_skill(vid, skill)
+            out[vid] = skill
+        return out
+
+    def _skill_uncached(self, vid: int) -> Skill | None:
+        if vid not in self._heads:
+            return None
+        rows = self._ledger.query("SELECT data FROM skills WHERE vector_id = ?", (vid,))
+        if not rows:
+            return None
+        skill = Skill.from_trusted_dict(json.loads(rows[0][0]))
+        self._cache_skill(vid, skill)
+        return skill
+
+    def _iter_skills(self) -> Iterator[tuple[int, Skill]]:
+        """Every skill in the ledger, parsed chunk by chunk (memory stays bounded)."""
+        last = -1
+        while True:
+            rows = self._ledger.query("SELECT vector_id, data FROM skills WHERE vector_id > ? ORDER BY vector_id"
+                                      f" LIMIT {_FETCH_CHUNK * 4}", (last,))
+            if not rows:
+                return
+            for vid, data in rows:
+                yield int(vid), Skill.from_trusted_dict(json.loads(data))
+            last = int(rows[-1][0])
+
+    def _remember_record(self, vid: int, record: Record, user: str | None) -> None:
         self._records[vid] = record
         self._record_vid[(record.namespace, record.id)] = vid
-
-    def _note_record_partition(self, record: Record) -> str:
-        partition = _record_partition(record.namespace, record.metadata.get("user_id"))
-        self._record_partitions.setdefault(record.namespace, set()).add(partition)
-        return partition
+        if user is not None:
+            key = (record.namespace, user)
+            self._record_users.setdefault(key, set()).add(vid)
+            self._record_user_ids.pop(key, None)
 
     def _forget_record(self, vid: int) -> None:
         record = self._records.pop(vid, None)
         if record is not None:
             self._record_vid.pop((record.namespace, record.id), None)
+            user = record.metadata.get("user_id")
+            if isinstance(user, str):
+                key = (record.namespace, user)
+                members = self._record_users.get(key)
+                if members is not None:
+                    members.discard(vid)
+                    if not members:
+                        del self._record_users[key]
+                self._record_user_ids.pop(key, None)
 
     def _sync(self) -> None:
         """Replay writes other processes made since we last looked."""
@@ -232,32 +385,44 @@ class FaissSkillStore:
         changes = self._ledger.changes_since(self._seq)
         if not changes:
             return
-        touched = sorted({vid for _, vid, _ in changes})
         self._seq = changes[-1][0]
-        for vid in touched:
-            self._reload_vector_id(vid)
+        self._reload_vector_ids(vid for _, vid, _ in changes)
 
-    def _reload_vector_id(self, vid: int) -> None:
-        """Bring one vector id in memory in line with the ledger (add, update or remove)."""
-        if self._index.contains(vid):
-            self._index.remove([vid])
-        self._forget_skill(vid)
-        self._forget_record(vid)
-        rows = self._ledger.query(f"SELECT {_SKILL_COLUMNS} FROM skills WHERE vector_id = ?", (vid,))
-        if rows:
-            skill = self._skill_from_row(rows[0])
-            self._remember_skill(vid, skill)
-            partition = _partition(skill)
-            if skill.scope == "library":
-                self._library_partitions.add(partition)
-            self._index.add(np.asarray([vid], dtype=np.int64), blob_to_vector(rows[0][3])[None, :], partition)
+    def _reload_vector_ids(self, vids: Iterable[int]) -> None:
+        """Bring vector ids in memory in line with the ledger (add, update or remove), in bulk."""
+        vids = sorted(set(vids))
+        if not vids:
             return
-        rows = self._ledger.query(f"SELECT {_RECORD_COLUMNS} FROM records WHERE vector_id = ?", (vid,))
-        if rows:
-            record = self._record_from_row(rows[0])
-            self._remember_record(vid, record)
-            self._index.add(np.asarray([vid], dtype=np.int64), blob_to_vector(rows[0][5])[None, :],
-                            self._note_record_partition(record))
+        for vid in vids:
+            self._forget_skill(vid)
+            self._forget_record(vid)
+        groups: dict[str, tuple[list[int], list[bytes]]] = {}
+        for start in range(0, len(vids), _FETCH_CHUNK):
+            chunk = tuple(vids[start:start + _FETCH_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for vid, data, blob in self._ledger.query(
+                    f"SELECT vector_id, data, vector FROM skills WHERE vector_id IN ({marks})", chunk):
+                skill = Skill.from_trusted_dict(json.loads(data))
+                self._remember_skill(int(vid), skill)
+                partition = _partition(skill)
+                if skill.scope == "library":
+                    self._library_partitions.add(partition)
+                ids, blobs = groups.setdefault(partition, ([], []))
+                ids.append(int(vid))
+                blobs.append(blob)
+            for row in self._ledger.query(
+                    f"SELECT {_RECORD_COLUMNS}, vector FROM records WHERE vector_id IN ({marks})", chunk):
+                record = self._record_from_row(row)
+                self._remember_record(int(row[2]), record, row[5])
+                ids, blobs = groups.setdefault(_record_partition(record.namespace), ([], []))
+                ids.append(int(row[2]))
+                blobs.append(row[6])
+        kept = {vid for ids, _ in groups.values() for vid in ids}
+        self._index.remove([vid for vid in vids if vid not in kept])
+        for partition, (ids, blobs) in groups.items():
+            # add() replaces ids already stored, moving them between partitions if need be.
+            matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), self.dims)
+            self._index.add(np.asarray(ids, dtype=np.int64), matrix, partition)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
@@ -344,8 +509,7 @@ class FaissSkillStore:
     def _after_commit(self, vids: Iterable[int]) -> None:
         """Apply our own committed writes to memory (same path other processes take)."""
         with self._lock:
-            for vid in sorted(set(vids)):
-                self._reload_vector_id(vid)
+            self._reload_vector_ids(vids)
             self._seq = max(self._seq, self._ledger.last_change())
             self._data_version = self._ledger.data_version()
 
@@ -427,13 +591,15 @@ class FaissSkillStore:
                 now = utc_timestamp()
                 for skill, vec in zip(skills, matrix):
                     key = (skill.scope, skill.owner or "", skill.name)
-                    holder = self._names.get(key)
+                    found = conn.execute("SELECT id FROM skills WHERE scope = ? AND owner = ? AND name = ?",
+                                         key).fetchall()
+                    holder = found[0][0] if found else None
                     if holder is not None and holder != skill.id:
                         raise SkillValidationError(
                             "name", f"{skill.name!r} is already used by skill {holder} of the same owner"
                         )
                     old_vid = self._skill_vid.get(skill.id)
-                    old = self._skills.get(old_vid) if old_vid is not None else None
+                    old = self._skill(old_vid) if old_vid is not None else None
                     if expected is not None and skill.id in expected and old != expected[skill.id]:
                         raise SkillConflictError(skill.id)
                     if old is not None and old.scope == "library" and not allow_library:
@@ -488,7 +654,7 @@ class FaissSkillStore:
             _crash_point("after-ledger-commit")
             self._after_commit(touched)
             _crash_point("after-index-update")
-            stored = [self._skills[self._skill_vid[s.id]] for s in skills]
+            stored = [self._skill(self._skill_vid[s.id]) for s in skills]
             if file_jobs:
                 self._write_tree(file_jobs, fsync=len(file_jobs) < 64)
                 _crash_point("after-tree-write")
@@ -522,14 +688,15 @@ class FaissSkillStore:
         self._sync()
         with self._lock:
             vid = self._skill_vid.get(skill_id)
-            return self._skills.get(vid) if vid is not None else None
+            return self._skill(vid) if vid is not None else None
 
     def get_by_name(self, name: str, *, scope: str, owner: str | None) -> Skill | None:
         """The skill of ``owner`` in ``scope`` called ``name``, or None."""
         self._sync()
         with self._lock:
-            skill_id = self._names.get((scope, owner or "", name))
-            return self.get(skill_id) if skill_id else None
+            found = self._ledger.query("SELECT vector_id FROM skills WHERE scope = ? AND owner = ? AND name = ?",
+                                       (scope, owner or "", name))
+            return self._skill(int(found[0][0])) if found else None
 
     def delete(self, skill_id: str, *, allow_library: bool = False) -> bool:
         """Remove a skill (its history stays in the ledger). False when absent."""
@@ -539,9 +706,9 @@ class FaissSkillStore:
                 vid = self._skill_vid.get(skill_id)
                 if vid is None:
                     return False
-                skill = self._skills[vid]
-                if skill.scope == "library" and not allow_library:
-                    raise ReadOnlyScopeError(f"skill {skill.name!r} belongs to a shared library; it is read-only here")
+                _, scope, _, name, _ = self._heads[vid]
+                if scope == "library" and not allow_library:
+                    raise ReadOnlyScopeError(f"skill {name!r} belongs to a shared library; it is read-only here")
                 rows = conn.execute("SELECT folder FROM skills WHERE id = ?", (skill_id,)).fetchall()
                 folder = rows[0][0] if rows else None
                 conn.execute("DELETE FROM skills WHERE id = ?", (skill_id,))
@@ -565,13 +732,15 @@ class FaissSkillStore:
         """Every skill ``flt`` admits: users' skills first, then libraries, each by owner and name."""
         self._sync()
         with self._lock:
-            found = [s for s in self._skills.values() if flt.admits(s)]
+            # Heads answer every filter but tags; only the admitted skills are parsed.
+            vids = [vid for vid, head in self._heads.items() if flt.tags is not None or _admits_head(flt, head)]
+            found = [s for s in self._skills_of(vids).values() if flt.admits(s)]
         return sorted(found, key=lambda s: (s.scope != "user", s.owner or "", s.name))
 
     def count(self) -> int:
         """Number of skills (all users, all statuses)."""
         self._sync()
-        return len(self._skills)
+        return len(self._heads)
 
     def vector(self, skill_id: str) -> np.ndarray | None:
         """The stored vector of a skill."""
@@ -581,7 +750,11 @@ class FaissSkillStore:
             return None if vid is None else self._index.reconstruct(vid)
 
     def search(self, vector: np.ndarray, k: int, flt: SkillFilter) -> list[VectorHit]:
-        """The ``k`` skills ``flt`` admits nearest to ``vector`` (exact within partitions)."""
+        """The ``k`` skills ``flt`` admits nearest to ``vector``.
+
+        Exact within partitions below the store's ``approx_threshold``; a larger partition
+        (a big shared library) is searched through its IVF index.
+        """
         if k <= 0:
             return []
         query = self._check_vectors(vector, 1)[0]
@@ -593,25 +766,32 @@ class FaissSkillStore:
             available = sum(self._index.partition_size(p) for p in partitions)
             fetch = min(available, max(k * 2, k + 8))
             while True:
-                hits: list[VectorHit] = []
-                for vid, score in self._index.search(query, fetch, partitions):
-                    skill = self._skills.get(int(vid))
-                    if skill is not None and flt.admits(skill):
-                        hits.append(VectorHit(skill, float(score)))
-                        if len(hits) == k:
-                            return hits
+                found = self._index.search(query, fetch, partitions)
+                hits = self._admitted(found, k, flt)
                 # Filters beyond the partition (status, tags) removed some: widen until
                 # k are found or the partitions are exhausted, so a filtered search still
                 # returns k results whenever k exist.
-                if fetch >= available:
+                if len(hits) == k or fetch >= available or len(found) < fetch:
                     return hits
                 fetch = min(available, fetch * 4)
+
+    def _admitted(self, found: Sequence[tuple[int, float]], k: int, flt: SkillFilter) -> list[VectorHit]:
+        """The first ``k`` of ``found`` that ``flt`` admits, as hits (parsing only those)."""
+        heads = self._heads
+        if flt.tags is None:  # heads decide: parse just the k returned
+            chosen = [(vid, score) for vid, score in found if _admits_head(flt, heads.get(vid))][:k]
+            skills = self._skills_of([vid for vid, _ in chosen])
+            return [VectorHit(skills[vid], float(score)) for vid, score in chosen if vid in skills]
+        skills = self._skills_of([vid for vid, _ in found])
+        return [VectorHit(skills[vid], float(score)) for vid, score in found
+                if vid in skills and flt.admits(skills[vid])][:k]
 
     def _lexical_index(self) -> BM25Index:
         if self._lexical is None:
             index = BM25Index()
-            for vid, skill in self._skills.items():
-                index.add(vid, skill_lexical_fields(skill))
+            for vid, skill in self._iter_skills():
+                if vid in self._heads:  # the ledger may be ahead of us; _sync brings the rest
+                    index.add(vid, skill_lexical_fields(skill))
             self._lexical = index
         return self._lexical
 
@@ -629,20 +809,28 @@ class FaissSkillStore:
                 return []
             partitions = self._partitions_for(flt)
             size = sum(self._index.partition_size(p) for p in partitions)
-            if size * 5 < len(self._skills):
+            if size * 5 < len(self._heads):
                 # A small slice (one user's skills plus small libraries): score just those.
-                allowed = [vid for p in partitions for vid in self._index.ids(p) if flt.admits(self._skills[vid])]
+                allowed = self._admitted_vids([vid for p in partitions for vid in self._index.ids(p)], flt)
                 ranked = index.top(query, k, doc_ids=allowed)
             else:
                 # Most of the store is visible: rank globally and drop what the filter refuses.
                 fetch = k * 2
                 while True:
                     top = index.top(query, fetch)
-                    ranked = [(vid, sc) for vid, sc in top if flt.admits(self._skills[int(vid)])][:k]
+                    admitted = set(self._admitted_vids([int(vid) for vid, _ in top], flt))
+                    ranked = [(vid, sc) for vid, sc in top if int(vid) in admitted][:k]
                     if len(ranked) >= k or len(top) < fetch:
                         break
                     fetch *= 4
-            return [(self._skills[int(vid)], min(1.0, score / ceiling)) for vid, score in ranked]
+            skills = self._skills_of([int(vid) for vid, _ in ranked])
+            return [(skills[int(vid)], min(1.0, score / ceiling)) for vid, score in ranked if int(vid) in skills]
+
+    def _admitted_vids(self, vids: Sequence[int], flt: SkillFilter) -> list[int]:
+        if flt.tags is None:
+            return [vid for vid in vids if _admits_head(flt, self._heads.get(vid))]
+        skills = self._skills_of(vids)
+        return [vid for vid in vids if vid in skills and flt.admits(skills[vid])]
 
     def lexical_scores(self, query: str, skill_ids: Iterable[str]) -> dict[str, float]:
         """BM25 scores in [0, 1] (see :meth:`lexical_search`) of chosen skills."""
@@ -875,8 +1063,9 @@ class FaissSkillStore:
                        where: Mapping[str, Any] | Callable[[Record], bool] | None = None) -> list[tuple[Record, float]]:
         """Nearest records of a namespace, optionally filtered by metadata equality or a predicate.
 
-        ``where={"user_id": u, ...}`` with a string ``u`` searches only that user's record
-        partition (exact, no scan of other users' records).
+        ``where={"user_id": u, ...}`` with a string ``u`` scores only that user's records
+        (exact, no scan of other users' records). Without it the namespace's partition is
+        searched as a whole (approximately once it reaches the store's ``approx_threshold``).
         """
         if k <= 0:
             return []
@@ -891,14 +1080,15 @@ class FaissSkillStore:
         else:
             admits = None
         with self._lock:
-            if isinstance(user, str):
-                partitions = [_record_partition(namespace, user)]
-            else:
-                partitions = list(self._record_partitions.get(namespace, ()))
+            partition = _record_partition(namespace)
+            members = self._user_record_ids(namespace, user) if isinstance(user, str) else None
             fetch = k if admits is None else max(k * 4, 32)
             while True:
                 out = []
-                found = self._index.search(query, fetch, partitions)
+                if members is None:
+                    found = self._index.search(query, fetch, partition)
+                else:
+                    found = self._index.search_subset(query, fetch, partition, members)
                 for vid, score in found:
                     record = self._records.get(int(vid))
                     if record is not None and (admits is None or admits(record)):
@@ -909,6 +1099,14 @@ class FaissSkillStore:
                 if len(found) < fetch:
                     return out
                 fetch *= 4
+
+    def _user_record_ids(self, namespace: str, user: str) -> np.ndarray:
+        key = (namespace, user)
+        ids = self._record_user_ids.get(key)
+        if ids is None:
+            ids = np.fromiter(sorted(self._record_users.get(key, ())), dtype=np.int64)
+            self._record_user_ids[key] = ids
+        return ids
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -927,20 +1125,15 @@ class FaissSkillStore:
             for vid, scope, owner, chash, skill_id in rows:
                 partition = f"user:{owner}" if scope == "user" else f"library:{owner}"
                 expected.setdefault(partition, set()).add(int(vid))
-                cached = self._skills.get(int(vid))
-                if cached is None or cached.id != skill_id:
+                head = self._heads.get(int(vid))
+                if head is None or head[0] != skill_id:
                     problems.append(f"skill {skill_id}: in the ledger, missing from the in-memory index")
-                elif cached.content_hash() != chash:
+                elif (cached := self._parsed.get(int(vid))) is not None and cached.content_hash() != chash:
                     problems.append(f"skill {skill_id}: in-memory content differs from the ledger")
-            for namespace, rid, vid, metadata in self._ledger.query(
-                    "SELECT namespace, id, vector_id, metadata FROM records"):
-                try:
-                    user = json.loads(metadata).get("user_id")
-                except (ValueError, AttributeError):
-                    user = None
-                expected.setdefault(_record_partition(namespace, user), set()).add(int(vid))
-            if len(self._skills) != len(rows):
-                problems.append(f"{len(self._skills)} skills in memory, {len(rows)} in the ledger")
+            for namespace, vid in self._ledger.query("SELECT namespace, vector_id FROM records"):
+                expected.setdefault(_record_partition(namespace), set()).add(int(vid))
+            if len(self._heads) != len(rows):
+                problems.append(f"{len(self._heads)} skills in memory, {len(rows)} in the ledger")
             for partition in sorted(set(expected) | set(self._index.partitions())):
                 have = set(self._index.ids(partition)) if partition in self._index.partitions() else set()
                 want = expected.get(partition, set())
@@ -957,12 +1150,12 @@ class FaissSkillStore:
         """Counts of skills, owners, records and versions."""
         self._sync()
         with self._lock:
-            skills = list(self._skills.values())
+            skills = list(self._heads.values())
             by_status: dict[str, int] = {}
-            for skill in skills:
-                by_status[skill.status] = by_status.get(skill.status, 0) + 1
-            users = {s.user_id for s in skills if s.scope == "user"}
-            libraries = {s.library for s in skills if s.scope == "library"}
+            for _, _, _, _, status in skills:
+                by_status[status] = by_status.get(status, 0) + 1
+            users = {owner for _, scope, owner, _, _ in skills if scope == "user"}
+            libraries = {owner for _, scope, owner, _, _ in skills if scope == "library"}
             records = len(self._records)
         versions = int(self._ledger.query("SELECT COUNT(*) FROM versions")[0][0])
         path = str(self._ledger.path.parent) if self._ledger.path else None

@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS skills (
     UNIQUE (scope, owner, name)
 );
 CREATE INDEX IF NOT EXISTS skills_owner ON skills (scope, owner);
+-- Covers what opening a store reads of every skill, so it never touches the large rows.
+CREATE INDEX IF NOT EXISTS skills_heads ON skills (vector_id, id, scope, owner, name, status);
 CREATE TABLE IF NOT EXISTS versions (
     skill_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -124,6 +126,7 @@ class Ledger:
         self.path = None if path is None else Path(path)
         target = ":memory:" if path is None else str(path)
         self._lock = threading.RLock()
+        self._closed = False
         try:
             self._conn = sqlite3.connect(target, timeout=60.0, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA busy_timeout = 60000")
@@ -240,8 +243,14 @@ class Ledger:
         rows = self.query("SELECT COALESCE(MAX(seq), 0) FROM changes")
         return int(rows[0][0])
 
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._conn.close()
 
 

@@ -5,6 +5,8 @@ Layout::
     <root>/
       autoskill.json          manifest: schema version, embedder identity, dimensions
       ledger.sqlite3          the ledger (WAL): skills, versions, usage, records, changes
+      .index/                 the saved vector index and the ledger change it reflects
+                              (derived data: deleted or stale, it is rebuilt from the ledger)
       .write.lock             held by the process that is writing (flock)
       .trash/                 deleted skill folders, parked for a moment before removal
       Users/<user>/<name>/SKILL.md            users' skills (hand edits become versions)
@@ -12,6 +14,9 @@ Layout::
 
 SKILL.md files are the human-editable truth for a skill's content: opening the store, or
 ``refresh()``, notices a changed file (by content hash) and records it as a new version.
+Opening is fast at any size: the saved index is memory-mapped and brought up to date from
+the ledger's change log, skills are parsed when first used, and a large tree (over
+``SYNC_CHECK_LIMIT`` skill files) is checked in a background thread.
 A skill folder placed by hand under ``Users/<user>/`` becomes that user's skill; one placed
 under ``Common/`` becomes a shared-library skill. Extra library folders given as
 ``library_dirs`` are indexed in place and never written.
@@ -30,6 +35,7 @@ import logging
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,7 @@ from autoskill.embeddings.base import Embedder
 from autoskill.errors import EmbedderMismatchError, SkillParseError, StoreCorruptError, StoreError
 from autoskill.skill.folder import find_skill_file, load_skill_dir
 from autoskill.skill.model import Skill
+from autoskill.retrieval.vector_index import APPROX_THRESHOLD, VectorIndex
 from autoskill.skill.normalize import utc_timestamp
 from autoskill.store.faiss_store import FaissSkillStore
 from autoskill.store.ledger import SCHEMA_VERSION, Ledger
@@ -50,6 +57,14 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "autoskill.json"
 LEDGER = "ledger.sqlite3"
+INDEX_DIR = ".index"
+_INDEX_STATE = "state.json"
+# With check_files="auto", trees up to this many skill files are checked while opening;
+# larger ones in a background thread (hashing 100k files takes seconds).
+SYNC_CHECK_LIMIT = 5_000
+# A store rebuilt from the ledger with at least this many vectors saves its index at once.
+_SAVE_AFTER_REBUILD = 5_000
+_CHECK_CHUNK = 500  # skill files checked per hold of the write lock
 
 
 def library_name_for(path: Path) -> str:
@@ -106,7 +121,9 @@ class LocalSkillStore(FaissSkillStore):
         *,
         library_dirs: Sequence[str | os.PathLike[str]] = (),
         on_embedder_change: str = "error",
-        check_files: bool = True,
+        check_files: bool | str = "auto",
+        approx_threshold: int | None = APPROX_THRESHOLD,
+        nprobe: int | None = None,
     ) -> None:
         """Open or create the store at ``path``.
 
@@ -116,7 +133,14 @@ class LocalSkillStore(FaissSkillStore):
                 ``on_embedder_change="reembed"``.
             library_dirs: Extra skill libraries indexed in place (read-only).
             on_embedder_change: ``"error"`` (default) or ``"reembed"`` every skill.
-            check_files: Look for hand edits and hand-placed skills while opening.
+            check_files: Look for hand edits and hand-placed skills: ``True`` while
+                opening, ``"background"`` in a background thread (see
+                :meth:`wait_for_file_check`), ``False`` only when :meth:`refresh` or
+                :meth:`scan_files` is called, ``"auto"`` (default) while opening up to
+                ``SYNC_CHECK_LIMIT`` skill files, in the background above.
+            approx_threshold: Partition size at which search becomes approximate (IVF);
+                None keeps every search exact. See :class:`~autoskill.retrieval.VectorIndex`.
+            nprobe: IVF lists searched per query (None: scaled with the partition).
 
         Raises:
             EmbedderMismatchError: The store was built with another embedder.
@@ -129,7 +153,12 @@ class LocalSkillStore(FaissSkillStore):
             raise StoreError(f"store folder {self.root} cannot be used: {exc.strerror or exc}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise StoreError(f"store folder {self.root} is not writable")
+        if check_files not in (True, False, "auto", "background"):
+            raise ValueError(f"check_files must be True, False, 'auto' or 'background', got {check_files!r}")
         self.library_dirs = [Path(p).expanduser() for p in library_dirs]
+        self._saved_seq: int | None = None
+        self._file_check: threading.Thread | None = None
+        self._closing = threading.Event()
         self._lock_path = self.root / ".write.lock"
         store_lock = StoreLock(self._lock_path)
         reembed = self._check_manifest(embedder, on_embedder_change)
@@ -142,21 +171,95 @@ class LocalSkillStore(FaissSkillStore):
             if reembed:
                 with store_lock():
                     _reembed_ledger(ledger, embedder)
-            super().__init__(embedder, ledger=ledger, tree=SkillTree(self.root), write_lock=store_lock)
+            super().__init__(embedder, ledger=ledger, tree=SkillTree(self.root), write_lock=store_lock,
+                             approx_threshold=approx_threshold, nprobe=nprobe)
             # What opening repaired or recorded (a dead writer's unfinished files, hand
             # edits, placed folders), one line each; also logged.
             self.recovered: list[str] = []
-            if check_files:
+            if check_files == "auto":
+                check_files = True if len(self._heads) <= SYNC_CHECK_LIMIT else "background"
+            if check_files is True:
                 self.recovered = self.scan_files()
             else:
                 with self._lock, self._write_lock():
                     self.recovered = self._replay_tree_jobs()
+                if check_files == "background":
+                    self._file_check = threading.Thread(target=self._background_check, daemon=True,
+                                                        name=f"autoskill-file-check-{self.root.name}")
+                    self._file_check.start()
         except sqlite3.DatabaseError as exc:
             ledger.close()
             raise StoreCorruptError(
                 f"{self.root / LEDGER}: the ledger is damaged ({exc}); run `autoskill doctor --store-dir "
                 f"{self.root}` to see what can be repaired, or restore it from a backup"
             ) from None
+
+    # -- the saved index --------------------------------------------------------------------
+
+    def _cached_index(self) -> tuple[VectorIndex, int] | None:
+        state_path = self.root / INDEX_DIR / _INDEX_STATE
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            seq = int(state["seq"])
+            matches = (state.get("embedder") == self.embedder.identity and state.get("dims") == self.dims
+                       and state.get("store_uid") == self._ledger.get_meta("store_uid") and seq <= self._seq)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("%s: unreadable (%s); rebuilding the index from the ledger", state_path, exc)
+            return None
+        if not matches:  # another ledger (restored, migrated) or another embedder
+            return None
+        try:
+            index = VectorIndex.load(self.root / INDEX_DIR, mmap=True, **self._index_options)
+        except (OSError, ValueError, KeyError, StoreCorruptError) as exc:
+            logger.warning("%s: %s; rebuilding the index from the ledger", self.root / INDEX_DIR, exc)
+            return None
+        if index.dims != self.dims:
+            return None
+        self._saved_seq = seq
+        return index, seq
+
+    def _index_rebuilt(self) -> None:
+        if len(self._index) >= _SAVE_AFTER_REBUILD:
+            self.save_index()
+
+    def save_index(self) -> None:
+        """Save the vector index (with the ledger change it reflects) for fast opening.
+
+        Called by :meth:`close` when the index changed, and after a large rebuild.
+        """
+        with self._lock, self._write_lock():
+            self._apply_changes()  # under the write lock: the index is exactly the ledger at _seq
+            uid = self._ledger.get_meta("store_uid")
+            if uid is None:
+                with self._ledger.transaction():
+                    uid = uuid.uuid4().hex
+                    self._ledger.set_meta("store_uid", uid)
+            self._index.save(self.root / INDEX_DIR)
+            # The state goes last: a crash before it leaves an older seq, and replaying
+            # changes onto a newer index is harmless (each reload reads the ledger).
+            state = {"seq": self._seq, "store_uid": uid, "embedder": self.embedder.identity, "dims": self.dims,
+                     "vectors": len(self._index), "saved_at": utc_timestamp()}
+            atomic_write_text(self.root / INDEX_DIR / _INDEX_STATE, json.dumps(state, indent=2))
+            self._saved_seq = self._seq
+
+    def close(self) -> None:
+        """Stop the background file check, save the index if it changed, release the ledger."""
+        self._closing.set()
+        if self._file_check is not None:
+            self._file_check.join()
+        try:
+            if not self._ledger.closed:
+                self._index.wait_for_builds(timeout=0)  # an unfinished build is not waited for
+                with self._lock:
+                    self._sync()
+                    changed = self._saved_seq != self._seq or self._index.has_unsaved_changes()
+                if changed and len(self._index):
+                    self.save_index()
+        except (OSError, StoreError, sqlite3.Error) as exc:  # the index is derived data: never fail a close
+            logger.warning("could not save the vector index of %s: %s", self.root, exc)
+        super().close()
 
     # -- manifest ---------------------------------------------------------------------------
 
@@ -190,27 +293,58 @@ class LocalSkillStore(FaissSkillStore):
         super().refresh()
         self.scan_files()
 
-    def scan_files(self) -> list[str]:
+    def _background_check(self) -> None:
+        try:
+            self.recovered.extend(self.scan_files(stop=self._closing))
+        except Exception:  # a background check must not die silently
+            if not self._closing.is_set():
+                logger.exception("checking the SKILL.md files of %s failed", self.root)
+
+    def wait_for_file_check(self, timeout: float | None = None) -> bool:
+        """Wait for the background SKILL.md check (if any); True when it has finished."""
+        if self._file_check is not None:
+            self._file_check.join(timeout)
+            return not self._file_check.is_alive()
+        return True
+
+    def scan_files(self, stop: threading.Event | None = None) -> list[str]:
         """Reconcile the SKILL.md tree and library folders with the ledger.
+
+        Args:
+            stop: Stop early when set (closing the store stops a background check).
 
         Returns one line per change made (for ``autoskill doctor`` and logs).
         """
         # Under the write lock: no other process is between its ledger commit and its
         # files, so a difference seen here is a hand edit or a dead writer's leftover,
         # never a write in progress.
+        # The lock is taken per chunk of files, so a background check of a large tree never
+        # holds writers up for long; a file is compared with the ledger as it is then.
+        known_sql = "SELECT id, folder, file_hash FROM skills WHERE folder IS NOT NULL"
         with self._lock, self._write_lock():
             report = self._replay_tree_jobs()
             report.extend(self._tree.remove_leftovers())  # type: ignore[union-attr]
             self._sync()
-            rows = self._ledger.query("SELECT id, folder, file_hash FROM skills WHERE folder IS NOT NULL")
-            known_folders = {folder: (skill_id, fhash) for skill_id, folder, fhash in rows}
-            for folder, (skill_id, fhash) in known_folders.items():
-                try:
-                    report.extend(self._check_known_file(skill_id, folder, fhash))
-                except (OSError, SkillParseError) as exc:
-                    report.append(f"{folder}: {exc}")
-                    logger.warning("skill file %s: %s", folder, exc)
-            report.extend(self._adopt_placed_skills(set(known_folders)))
+            folders = [folder for _, folder, _ in self._ledger.query(known_sql)]
+        for start in range(0, len(folders), _CHECK_CHUNK):
+            if stop is not None and stop.is_set():
+                return report
+            chunk = folders[start:start + _CHECK_CHUNK]
+            with self._lock, self._write_lock():
+                self._sync()
+                marks = ",".join("?" * len(chunk))
+                for skill_id, folder, fhash in self._ledger.query(
+                        f"SELECT id, folder, file_hash FROM skills WHERE folder IN ({marks})", chunk):
+                    try:
+                        report.extend(self._check_known_file(skill_id, folder, fhash))
+                    except (OSError, SkillParseError) as exc:
+                        report.append(f"{folder}: {exc}")
+                        logger.warning("skill file %s: %s", folder, exc)
+        if stop is not None and stop.is_set():
+            return report
+        with self._lock, self._write_lock():
+            known = {folder for _, folder, _ in self._ledger.query(known_sql)}
+            report.extend(self._adopt_placed_skills(known))
         for line in report:
             logger.info("store %s: %s", self.root, line)
         return report

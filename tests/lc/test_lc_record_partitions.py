@@ -1,4 +1,5 @@
-"""The core store's per-user record partitions behind ``filter={"user_id": ...}``."""
+"""The core store's per-user record ids behind ``filter={"user_id": ...}``: one index
+partition per namespace, a user-filtered search scores only that user's records."""
 
 from __future__ import annotations
 
@@ -43,7 +44,22 @@ def test_user_filter_searches_only_that_users_partition(store) -> None:  # type:
     assert len(store.search_records(query, 100, where=lambda r: r.metadata.get("n", 0) < 0)) == 1
     assert store.search_records(query, 5, namespace="other") == []
     partitions = [p for p in store.index.partitions() if p.startswith("records:")]
-    assert len(partitions) == 7  # six users, plus one for records without a string user_id
+    assert partitions == ["records:default"]  # one per namespace; users are id sets within it
+
+
+def test_user_filter_scores_only_that_users_vectors(store, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    add(store)
+    seen: list[list[int]] = []
+    real = type(store.index).search_subset
+
+    def spy(self, query, k, partition, ids):  # type: ignore[no-untyped-def]
+        seen.append(sorted(int(i) for i in ids))
+        return real(self, query, k, partition, ids)
+
+    monkeypatch.setattr(type(store.index), "search_subset", spy)
+    store.search_records(EMB.embed_query("deploy note"), 3, where={"user_id": "u4"})
+    u4 = sorted(store._record_vid[("default", str(i))] for i in range(60) if i % 6 == 4)
+    assert seen == [u4]
 
 
 def test_changing_user_moves_the_record_and_survives_reopening(store) -> None:  # type: ignore[no-untyped-def]
