@@ -11,6 +11,7 @@ Usage::
     python benchmarks/bench_retrieval.py                       # every set, default offline stack
     python benchmarks/bench_retrieval.py --sample 1000         # metatool sampled (20,550 queries)
     python benchmarks/bench_retrieval.py --dims 1024           # a larger hashing embedder
+    python benchmarks/bench_retrieval.py --embedder minilm     # MiniLM (autoskill[semantic])
 """
 
 from __future__ import annotations
@@ -100,11 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=2000, help="queries sampled per set (0 = all)")
     parser.add_argument("--dims", type=int, default=256, help="hashing embedder dimensions")
     parser.add_argument("--sets", nargs="*", default=[s[0] for s in SETS])
+    parser.add_argument("--embedder", choices=["hashing", "minilm"], default="hashing",
+                        help="embeddings provider of the AutoSkill rankers")
     args = parser.parse_args(argv)
     if not EVAL.exists():
         print(f"{EVAL} is absent: the eval sets ship beside the checkout", file=sys.stderr)
         return 2
-    print(f"$ python benchmarks/bench_retrieval.py --sample {args.sample} --dims {args.dims}")
+    print(f"$ python benchmarks/bench_retrieval.py --sample {args.sample} --dims {args.dims}"
+          f" --embedder {args.embedder}")
+    spec = {"provider": "hashing", "dims": args.dims} if args.embedder == "hashing" else {"provider": "minilm"}
     header = f"{'set':<18} {'method':<32} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'nDCG@10':>8} {'MRR':>6} {'ms/q':>7}"
     print(header)
     print("-" * len(header))
@@ -115,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         queries, items = load(EVAL / query_file), load(EVAL / item_file)
         if args.sample and len(queries) > args.sample:
             queries = rng.sample(queries, args.sample)
-        sdk, id_of = build(items, {"provider": "hashing", "dims": args.dims})
+        sdk, id_of = build(items, spec)
         flt = SkillFilter(scope="library")
         rankers = {
             "ours: hybrid (AutoSkill.search)": lambda q: [id_of[h.skill.id] for h in sdk.search(q, limit=K)],

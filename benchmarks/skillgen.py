@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from itertools import islice
 
 from autoskill.skill import Skill
 
-__all__ = ["synthetic_skills", "synthetic_queries"]
+__all__ = ["batched_synthetic_skills", "iter_synthetic_skills", "synthetic_queries", "synthetic_skills"]
 
 _VERBS = ["deploy", "review", "migrate", "back up", "restore", "profile", "debug", "document", "test",
           "release", "audit", "monitor", "rotate", "clean", "index", "summarise", "translate", "validate",
@@ -25,8 +27,12 @@ _STEPS = ["check the current state", "write down the plan", "run the dry run", "
 
 def synthetic_skills(n: int, *, n_users: int, seed: int = 7, library: str | None = None) -> list[Skill]:
     """``n`` skills spread round-robin over ``n_users`` users (or one shared library)."""
+    return list(iter_synthetic_skills(n, n_users=n_users, seed=seed, library=library))
+
+
+def iter_synthetic_skills(n: int, *, n_users: int, seed: int = 7, library: str | None = None) -> Iterator[Skill]:
+    """:func:`synthetic_skills` one at a time (memory stays flat for large ``n``)."""
     rng = random.Random(seed)
-    skills = []
     for i in range(n):
         verb, obj, qual = rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_QUALIFIERS)
         steps = rng.sample(_STEPS, 4)
@@ -40,10 +46,9 @@ def synthetic_skills(n: int, *, n_users: int, seed: int = 7, library: str | None
             "created_at": "2026-01-01T00:00:00Z",
         }
         if library is None:
-            skills.append(Skill(**common, user_id=f"user-{i % n_users}", scope="user"))
+            yield Skill(**common, user_id=f"user-{i % n_users}", scope="user")
         else:
-            skills.append(Skill(**common, library=library, scope="library"))
-    return skills
+            yield Skill(**common, library=library, scope="library")
 
 
 def synthetic_queries(n: int, *, seed: int = 11) -> list[str]:
@@ -51,3 +56,10 @@ def synthetic_queries(n: int, *, seed: int = 11) -> list[str]:
     rng = random.Random(seed)
     return [f"how should I {rng.choice(_VERBS)} our {rng.choice(_OBJECTS)} {rng.choice(_QUALIFIERS)}?"
             for _ in range(n)]
+
+
+def batched_synthetic_skills(n: int, batch: int, **options: object) -> Iterator[list[Skill]]:
+    """:func:`synthetic_skills` in lists of ``batch``."""
+    skills = iter_synthetic_skills(n, **options)  # type: ignore[arg-type]
+    while chunk := list(islice(skills, batch)):
+        yield chunk

@@ -1,8 +1,8 @@
 """Build an :class:`Embedder` from a config section or a live framework object.
 
 Importing this module registers the built-in embeddings providers (``hashing``,
-``openai``, ``glm``) with :mod:`autoskill.providers.registry`, the same way a third-party
-package registers its own.
+``minilm``, ``openai``, ``glm``) with :mod:`autoskill.providers.registry`, the same way a
+third-party package registers its own.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from autoskill.embeddings.adapters import LangChainEmbedder, LlamaIndexEmbedder
 from autoskill.embeddings.base import BaseEmbedder, Embedder
 from autoskill.embeddings.hashing import HashingEmbedder
+from autoskill.embeddings.minilm import MiniLMEmbedder
 from autoskill.errors import ConfigError, MissingDependencyError
 from autoskill.providers.registry import create_provider, register_provider
 
@@ -202,5 +203,6 @@ def _glm_provider(
 
 
 register_provider("embeddings", "hashing", HashingEmbedder)
+register_provider("embeddings", "minilm", MiniLMEmbedder)
 register_provider("embeddings", "openai", _openai_provider)
 register_provider("embeddings", "glm", _glm_provider)
