@@ -67,9 +67,23 @@ def hit_to_document(hit: SkillHit) -> Document:
     return skill_to_document(hit.skill, score=hit.score, matched_by=list(hit.matched_by))
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def copied_metadata(metadata: Any) -> dict[str, Any]:
+    """A copy of stored metadata a caller may change freely (never shared with the store).
+
+    Flat metadata of plain values (the common case) needs only a shallow copy, several
+    times cheaper than ``deepcopy`` on every search result.
+    """
+    if all(isinstance(value, _SCALARS) for value in metadata.values()):
+        return dict(metadata)
+    return copy.deepcopy(dict(metadata))
+
+
 def record_to_document(record: Record) -> Document:
     """A stored plain record as the Document that was added (metadata copied, never shared)."""
-    return Document(id=record.id, page_content=record.text, metadata=copy.deepcopy(dict(record.metadata)))
+    return Document(id=record.id, page_content=record.text, metadata=copied_metadata(record.metadata))
 
 
 def is_skill_document(document: Document) -> bool:

@@ -35,7 +35,7 @@ SUITE: dict[str, tuple[str, list[str], list[str]]] = {
                      ["--sizes", "1000", "3000", "--dims", "32", "--queries", "5", "--max-seconds", "5"]),
     "store": ("bench_store.py", ["--sizes", "1000", "10000", "100000", "--queries", "200"],
               ["--sizes", "300", "--queries", "5", "--max-seconds", "5"]),
-    "langchain": ("bench_langchain.py", ["--sizes", "10000", "100000", "--queries", "150"],
+    "langchain": ("bench_langchain.py", ["--sizes", "10000", "100000", "--queries", "150", "--max-seconds", "300"],
                   ["--sizes", "300", "--queries", "5", "--users", "10", "--max-seconds", "5"]),
     "llamaindex": ("bench_llamaindex.py", ["--nodes", "10000", "--queries", "100", "--runs", "300"],
                    ["--nodes", "200", "--queries", "5", "--runs", "10", "--wait-ms", "0"]),

@@ -139,6 +139,7 @@ class FaissSkillStore:
         write_lock: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
         approx_threshold: int | None = APPROX_THRESHOLD,
         nprobe: int | None = None,
+        records_approx_threshold: int | None = None,
     ) -> None:
         """Create a store over ``ledger`` (in memory when None).
 
@@ -151,13 +152,17 @@ class FaissSkillStore:
                 namespace) of this many vectors get an approximate IVF index, built in the
                 background (None: always exact). See :class:`VectorIndex`.
             nprobe: IVF lists searched per query (None: scaled with the partition).
+            records_approx_threshold: The same for plain record namespaces (the framework
+                vector stores): None (default) keeps them exact, as LangChain's and
+                LlamaIndex's own stores are.
         """
         self.embedder = embedder
         self._ledger = ledger or Ledger(None)
         self._tree = tree
         self._write_lock = write_lock or contextlib.nullcontext
         self._lock = threading.RLock()
-        self._index_options: dict[str, Any] = {"approx_threshold": approx_threshold, "nprobe": nprobe}
+        self._index_options: dict[str, Any] = {"approx_threshold": approx_threshold, "nprobe": nprobe,
+                                               "prefix_thresholds": {"records:": records_approx_threshold}}
         self._index = VectorIndex(embedder.dims, **self._index_options)
         # Skills: a head per vector id (from ledger columns) and a bounded cache of parsed
         # skills; the rest stay in the ledger until asked for, so opening is cheap.
@@ -374,6 +379,8 @@ class FaissSkillStore:
 
     def _sync(self) -> None:
         """Replay writes other processes made since we last looked."""
+        if self._ledger.path is None:  # an in-memory ledger has no other writers
+            return
         with self._lock:
             version = self._ledger.data_version()
             if version == self._data_version:
@@ -1088,7 +1095,7 @@ class FaissSkillStore:
                 if members is None:
                     found = self._index.search(query, fetch, partition)
                 else:
-                    found = self._index.search_subset(query, fetch, partition, members)
+                    found = self._index.search_subset_unit(query, fetch, partition, members)
                 for vid, score in found:
                     record = self._records.get(int(vid))
                     if record is not None and (admits is None or admits(record)):

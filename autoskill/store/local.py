@@ -124,6 +124,7 @@ class LocalSkillStore(FaissSkillStore):
         check_files: bool | str = "auto",
         approx_threshold: int | None = APPROX_THRESHOLD,
         nprobe: int | None = None,
+        records_approx_threshold: int | None = None,
     ) -> None:
         """Open or create the store at ``path``.
 
@@ -141,6 +142,7 @@ class LocalSkillStore(FaissSkillStore):
             approx_threshold: Partition size at which search becomes approximate (IVF);
                 None keeps every search exact. See :class:`~autoskill.retrieval.VectorIndex`.
             nprobe: IVF lists searched per query (None: scaled with the partition).
+            records_approx_threshold: The same for plain record namespaces (None: exact).
 
         Raises:
             EmbedderMismatchError: The store was built with another embedder.
@@ -172,7 +174,8 @@ class LocalSkillStore(FaissSkillStore):
                 with store_lock():
                     _reembed_ledger(ledger, embedder)
             super().__init__(embedder, ledger=ledger, tree=SkillTree(self.root), write_lock=store_lock,
-                             approx_threshold=approx_threshold, nprobe=nprobe)
+                             approx_threshold=approx_threshold, nprobe=nprobe,
+                             records_approx_threshold=records_approx_threshold)
             # What opening repaired or recorded (a dead writer's unfinished files, hand
             # edits, placed folders), one line each; also logged.
             self.recovered: list[str] = []

@@ -50,13 +50,13 @@ def test_user_filter_searches_only_that_users_partition(store) -> None:  # type:
 def test_user_filter_scores_only_that_users_vectors(store, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     add(store)
     seen: list[list[int]] = []
-    real = type(store.index).search_subset
+    real = type(store.index).search_subset_unit
 
     def spy(self, query, k, partition, ids):  # type: ignore[no-untyped-def]
         seen.append(sorted(int(i) for i in ids))
         return real(self, query, k, partition, ids)
 
-    monkeypatch.setattr(type(store.index), "search_subset", spy)
+    monkeypatch.setattr(type(store.index), "search_subset_unit", spy)
     store.search_records(EMB.embed_query("deploy note"), 3, where={"user_id": "u4"})
     u4 = sorted(store._record_vid[("default", str(i))] for i in range(60) if i % 6 == 4)
     assert seen == [u4]
