@@ -773,7 +773,8 @@ class VectorIndex:
                     os.replace(tmp, path / file_name)
                 kind = self.partition_kind(name)
                 files[name] = file_name
-                entries[name] = {"file": file_name, "count": int(self._parts[name].ntotal), "kind": kind}
+                entries[name] = {"file": file_name, "count": int(self._parts[name].ntotal), "kind": kind,
+                                 "bytes": (path / file_name).stat().st_size}
                 if kind == "ivf":
                     entries[name]["trained_for"] = self._trained_for.get(name, int(self._parts[name].ntotal))
                 id_parts.append(self._ids_of(name))
@@ -849,10 +850,16 @@ class VectorIndex:
                 raise StoreCorruptError(f"{path / manifest['ids_file']}: does not match the manifest's counts")
         for name, entry in sorted(partitions.items()):
             file_path = path / entry["file"]
-            if not file_path.is_file():
+            try:
+                size = file_path.stat().st_size
+            except OSError:
                 raise StoreCorruptError(
                     f"{manifest_path}: partition {name!r} file {entry['file']} is missing"
-                )
+                ) from None
+            # Files are read on first use; a size check here catches a truncated or
+            # replaced file while the caller can still fall back (a store rebuilds).
+            if "bytes" in entry and size != entry["bytes"]:
+                raise StoreCorruptError(f"{file_path}: {size} bytes, the manifest says {entry['bytes']}")
             kind = entry.get("kind", "flat")
             # FAISS maps IVF lists read-only (no later writes), so only exact partitions
             # are memory-mapped.
