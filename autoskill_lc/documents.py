@@ -67,7 +67,7 @@ def hit_to_document(hit: SkillHit) -> Document:
     return skill_to_document(hit.skill, score=hit.score, matched_by=list(hit.matched_by))
 
 
-_SCALARS = (str, int, float, bool, type(None))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def copied_metadata(metadata: Any) -> dict[str, Any]:
@@ -76,9 +76,10 @@ def copied_metadata(metadata: Any) -> dict[str, Any]:
     Flat metadata of plain values (the common case) needs only a shallow copy, several
     times cheaper than ``deepcopy`` on every search result.
     """
-    if all(isinstance(value, _SCALARS) for value in metadata.values()):
-        return dict(metadata)
-    return copy.deepcopy(dict(metadata))
+    for value in metadata.values():
+        if type(value) not in _SCALARS:  # a nested (mutable) value: copy it all the way down
+            return copy.deepcopy(dict(metadata))
+    return dict(metadata)
 
 
 def record_to_document(record: Record) -> Document:

@@ -423,3 +423,30 @@ def test_search_subset_is_exact_within_the_given_ids(rng: np.random.Generator) -
     np.testing.assert_allclose([h[1] for h in hits], [e[1] for e in expected], atol=1e-5)
     assert index.search_subset(q, 5, "missing", chosen) == []
     assert index.search_subset(q, 0, "records:ns", chosen) == []
+
+
+def test_growth_during_a_build_triggers_a_retrain(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoskill.retrieval import vector_index
+
+    entered, release = threading.Event(), threading.Event()
+    sizes: list[int] = []
+    real_train = vector_index._train_ivf
+
+    def held_train(ids, vectors, dims):  # type: ignore[no-untyped-def]
+        sizes.append(len(ids))
+        if len(sizes) == 1:
+            entered.set()
+            assert release.wait(30)
+        return real_train(ids, vectors, dims)
+
+    monkeypatch.setattr(vector_index, "_train_ivf", held_train)
+    index = VectorIndex(32, approx_threshold=1000)
+    data = _clustered(rng, 5000)
+    index.add(np.arange(1000), data[:1000], "library:big")  # first build, held
+    assert entered.wait(30)
+    index.add(np.arange(1000, 5000), data[1000:], "library:big")  # grows 5x meanwhile
+    release.set()
+    assert index.wait_for_builds(60)  # waits for the retrain the first build started too
+    assert sizes == [1000, 5000]
+    assert index.partition_kind("library:big") == "ivf" and index.partition_size("library:big") == 5000
+    assert index.search(data[4321], 1, "library:big")[0][0] == 4321

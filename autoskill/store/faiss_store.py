@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -120,7 +121,6 @@ class _Head:
     @property
     def library(self) -> str | None:
         return self.owner if self.scope == "library" else None
-
 
 
 def _admits_head(flt: SkillFilter, row: HeadRow | None) -> bool:
@@ -533,6 +533,16 @@ class FaissSkillStore:
         norms = np.linalg.norm(array, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return array / norms
+
+    def _check_query(self, vector: np.ndarray) -> np.ndarray:
+        """One query vector as a unit float32 row (the lean path of :meth:`_check_vectors`)."""
+        query = np.asarray(vector, dtype=np.float32)
+        if query.shape != (self.dims,):
+            return self._check_vectors(query, 1)[0]  # its errors name the shape
+        norm = math.sqrt(float(query @ query))
+        if not math.isfinite(norm):  # NaN or infinity in it (or an overflow): the checking path
+            return self._check_vectors(query, 1)[0]
+        return query / norm if norm > 0 else query
 
     def _embed_skills(self, skills: Sequence[Skill]) -> np.ndarray:
         return self.embedder.embed_documents([skill_embedding_text(s) for s in skills])
@@ -1076,12 +1086,12 @@ class FaissSkillStore:
         """
         if k <= 0:
             return []
-        query = self._check_vectors(vector, 1)[0]
+        query = self._check_query(vector)
         self._sync()
         user = where.get("user_id") if isinstance(where, Mapping) else None
         if callable(where):
             admits = where
-        elif where:
+        elif where and not (len(where) == 1 and isinstance(user, str)):
             rest = {key: value for key, value in where.items() if not (key == "user_id" and isinstance(user, str))}
             admits = (lambda r: all(r.metadata.get(key) == value for key, value in rest.items())) if rest else None  # noqa: E731
         else:

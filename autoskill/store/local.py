@@ -248,13 +248,16 @@ class LocalSkillStore(FaissSkillStore):
             self._saved_seq = self._seq
 
     def close(self) -> None:
-        """Stop the background file check, save the index if it changed, release the ledger."""
+        """Stop the background file check, save the index if it changed, release the ledger.
+
+        An IVF build still running is not waited for: the exact partition is saved, and
+        the next open builds again.
+        """
         self._closing.set()
         if self._file_check is not None:
             self._file_check.join()
         try:
             if not self._ledger.closed:
-                self._index.wait_for_builds(timeout=0)  # an unfinished build is not waited for
                 with self._lock:
                     self._sync()
                     changed = self._saved_seq != self._seq or self._index.has_unsaved_changes()
