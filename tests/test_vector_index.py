@@ -450,3 +450,21 @@ def test_growth_during_a_build_triggers_a_retrain(rng: np.random.Generator, monk
     assert sizes == [1000, 5000]
     assert index.partition_kind("library:big") == "ivf" and index.partition_size("library:big") == 5000
     assert index.search(data[4321], 1, "library:big")[0][0] == 4321
+
+
+def test_store_search_many_matches_single_searches() -> None:
+    from autoskill.embeddings import HashingEmbedder
+    from autoskill.skill import Skill
+    from autoskill.store import InMemorySkillStore, SkillFilter
+
+    embedder = HashingEmbedder(dims=64)
+    store = InMemorySkillStore(embedder)
+    store.upsert_many([Skill(name=f"s{i}", description=f"topic {i % 9} item {i}", user_id=f"u{i % 3}",
+                             status="draft" if i % 5 == 0 else "active") for i in range(120)])
+    queries = embedder.embed_documents([f"topic {i} item {i * 7}" for i in range(40)])
+    flt = SkillFilter(user_id="u1")
+    batched = store.search_many(queries, 6, flt)
+    singles = [store.search(q, 6, flt) for q in queries]
+    assert [[h.skill.id for h in hits] for hits in batched] == [[h.skill.id for h in hits] for hits in singles]
+    assert all(h.skill.user_id == "u1" and h.skill.status == "active" for hits in batched for h in hits)
+    assert store.search_many(queries[:2], 0, flt) == [[], []]

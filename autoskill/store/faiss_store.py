@@ -792,6 +792,31 @@ class FaissSkillStore:
                     return hits
                 fetch = min(available, fetch * 4)
 
+    def search_many(self, vectors: np.ndarray, k: int, flt: SkillFilter) -> list[list[VectorHit]]:
+        """:meth:`search` for each row of ``vectors``, as one batched FAISS call.
+
+        The batch runs on every core with the GIL released (threads calling :meth:`search`
+        also run in parallel); a lone :meth:`search` uses one OpenMP thread.
+        """
+        if k <= 0:
+            return [[] for _ in range(len(vectors))]
+        queries = self._check_vectors(vectors, len(vectors))
+        self._sync()
+        with self._lock:
+            partitions = self._partitions_for(flt)
+            if not partitions:
+                return [[] for _ in range(len(queries))]
+            available = sum(self._index.partition_size(p) for p in partitions)
+            fetch = min(available, max(k * 2, k + 8))
+            batches = self._index.search_batch(queries, fetch, partitions)
+            out = []
+            for query, found in zip(queries, batches):
+                hits = self._admitted(found, k, flt)
+                if len(hits) < k and fetch < available and len(found) == fetch:
+                    hits = self.search(query, k, flt)  # the filter refused many: widen this one alone
+                out.append(hits)
+            return out
+
     def _admitted(self, found: Sequence[tuple[int, float]], k: int, flt: SkillFilter) -> list[VectorHit]:
         """The first ``k`` of ``found`` that ``flt`` admits, as hits (parsing only those)."""
         heads = self._heads
