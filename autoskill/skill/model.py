@@ -258,19 +258,18 @@ class Skill:
         Skips normalisation (the store loads many skills on open); anything that does not
         look like our own output takes the normal, checking path.
         """
-        names = _FIELD_NAMES
-        if set(data) != names - {"resources", "source_dir"}:
+        if data.keys() != _STORED_NAMES:
             return cls.from_dict(data)
+        values = dict(data)
+        for key in _TUPLE_FIELDS:
+            values[key] = tuple(values[key])
+        values["provenance"] = tuple(dict(v) for v in values["provenance"])
+        values["metadata"] = dict(values["metadata"])
+        values["resources"] = {}
+        values["source_dir"] = None
         obj = object.__new__(cls)
-        set_ = object.__setattr__
-        for key, value in data.items():
-            if key in _TUPLE_FIELDS:
-                value = tuple(dict(v) for v in value) if key == "provenance" else tuple(value)
-            elif key == "metadata":
-                value = dict(value)
-            set_(obj, key, value)
-        set_(obj, "resources", {})
-        set_(obj, "source_dir", None)
+        # Frozen blocks attribute assignment, not the instance dict: one update sets all.
+        obj.__dict__.update(values)
         return obj
 
     def content_hash(self) -> str:
@@ -289,6 +288,7 @@ class Skill:
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(Skill))
 _TUPLE_FIELDS = frozenset({"triggers", "examples", "tags", "aliases", "paths", "allowed_tools", "provenance"})
+_STORED_NAMES = _FIELD_NAMES - {"resources", "source_dir"}  # what to_dict() writes
 
 
 def _first_sentence(text: str) -> str:

@@ -359,11 +359,18 @@ class LocalSkillStore(FaissSkillStore):
         return Path(folder) if os.path.isabs(folder) else self.root / folder
 
     def _check_known_file(self, skill_id: str, folder: str, expected_hash: str | None) -> list[str]:
-        skill = self.get(skill_id)
-        if skill is None:
+        if skill_id not in self._skill_vid:
             return []
         path = self._folder_path(folder)
         skill_file = find_skill_file(path)
+        if skill_file is not None and expected_hash is not None:
+            # The common case, a file as we wrote it: decided by its hash, without parsing.
+            text = skill_file.read_bytes().decode("utf-8", errors="replace")
+            if file_hash(text) == expected_hash:
+                return []
+        skill = self.get(skill_id)
+        if skill is None:
+            return []
         ours = not os.path.isabs(folder) and folder.startswith(USERS_DIR + "/")
         if skill_file is None:
             if ours or (not os.path.isabs(folder) and skill.scope == "library"):
