@@ -468,3 +468,32 @@ def test_store_search_many_matches_single_searches() -> None:
     assert [[h.skill.id for h in hits] for hits in batched] == [[h.skill.id for h in hits] for hits in singles]
     assert all(h.skill.user_id == "u1" and h.skill.status == "active" for hits in batched for h in hits)
     assert store.search_many(queries[:2], 0, flt) == [[], []]
+
+
+def test_search_over_many_partitions_uses_a_merged_view_that_stays_current(rng: np.random.Generator) -> None:
+    index = VectorIndex(DIMS)
+    vectors: dict[int, np.ndarray] = {}
+    for p in range(20):  # more than the merge threshold
+        vecs = unit(rng, 10)
+        index.add(range(p * 100, p * 100 + 10), vecs, f"user:{p}")
+        vectors.update(zip(range(p * 100, p * 100 + 10), vecs))
+    queries = unit(rng, 5)
+
+    def check() -> None:
+        for q in queries:
+            got = index.search(q, 7)
+            expected = brute_force(vectors, q, 7, set(vectors))
+            assert [g[0] for g in got] == [e[0] for e in expected]
+
+    check()
+    assert len(index._merged) == 1
+    new = unit(rng, 1)
+    index.add([5000], new, "user:3")  # a write to one member partition
+    vectors[5000] = new[0]
+    check()
+    index.remove([100, 101])
+    del vectors[100], vectors[101]
+    check()
+    index.add([200], unit(rng, 1) * 0 + queries[0], "user:9")  # replaced in place
+    vectors[200] = queries[0] / np.linalg.norm(queries[0])
+    assert index.search(queries[0], 1)[0][0] == 200

@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,10 @@ _RETRAIN_GROWTH = 4
 # below 39 and gains little above a few dozen).
 _TRAIN_POINTS_PER_LIST = 40
 _CPUS = os.cpu_count() or 1
+# A search over at least this many exact partitions (every user's records, say) scans one
+# merged copy of them instead of each in turn (Python overhead per partition adds up).
+_MERGE_MIN_PARTITIONS = 16
+_MERGED_VIEWS = 4  # merged copies kept (least recently used dropped)
 
 
 class _RWLock:
@@ -290,6 +295,10 @@ class VectorIndex:
         self._save_lock = threading.Lock()
         self._read_lock = threading.Lock()  # one reader of a lazily loaded partition file
         self._disk_ids: dict[str, np.ndarray] = {}  # ids of partitions not read yet
+        # Bumped on every change of a partition: merged views check them to stay current.
+        self._versions: dict[str, int] = {}
+        self._merged: OrderedDict[frozenset[str], tuple[tuple[str, ...], tuple[int, ...], np.ndarray, np.ndarray]] = OrderedDict()
+        self._merge_lock = threading.Lock()
 
     def _part(self, name: str) -> Any:
         """The FAISS index of a partition, read from its file on first use."""
@@ -467,6 +476,7 @@ class VectorIndex:
             self._maybe_build(partition)
 
     def _changed(self, partition: str, ids: list[int]) -> None:
+        self._versions[partition] = self._versions.get(partition, 0) + 1
         self._views.pop(partition, None)
         self._id_order.pop(partition, None)
         self._dirty.add(partition)
@@ -574,6 +584,7 @@ class VectorIndex:
                 if self._nprobe is not None:
                     built.nprobe = self._nprobe
                 self._parts[partition] = built
+                self._versions[partition] = self._versions.get(partition, 0) + 1
                 self._trained_for[partition] = len(ids)
                 self._views.pop(partition, None)
                 self._id_order.pop(partition, None)
@@ -706,21 +717,72 @@ class VectorIndex:
         # than a second core saves), every core for a batch.
         faiss.omp_set_num_threads(1 if n_queries == 1 else _CPUS)
         with self._lock.read():
-            targets = self._targets(partitions)
-            scores_parts: list[np.ndarray] = []
-            ids_parts: list[np.ndarray] = []
-            for name in targets:
-                scores, found = self._search_partition(name, queries, k, exact)
-                scores_parts.append(scores)
-                ids_parts.append(found)
-        if not scores_parts:
+            scores, found = self._search_locked(queries, k, self._targets(partitions), exact)
+        if scores is None:
             return [[] for _ in range(n_queries)]
-        if len(scores_parts) == 1:
-            scores, found = scores_parts[0], ids_parts[0]
-        else:
-            scores = np.concatenate(scores_parts, axis=1)
-            found = np.concatenate(ids_parts, axis=1)
         return [_ranked(found[row], scores[row], k) for row in range(n_queries)]
+
+    def search_unit(self, query: np.ndarray, k: int, partitions: Iterable[str] | str | None = None) -> list[tuple[int, float]]:
+        """:meth:`search` for a caller that already holds a unit float32 query of ``dims``
+        (the store's hot path: no second validation)."""
+        if k <= 0:
+            return []
+        faiss.omp_set_num_threads(1)
+        owned = self._lock.acquire_read()
+        try:
+            scores, found = self._search_locked(query[None, :], k, self._targets(partitions), False)
+        finally:
+            self._lock.release_read(owned)
+        return [] if scores is None else _ranked(found[0], scores[0], k)
+
+    def _search_locked(self, queries: np.ndarray, k: int, targets: list[str],
+                       exact: bool) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """Top-``k`` candidates of every target partition, side by side (under the read lock)."""
+        scores_parts: list[np.ndarray] = []
+        ids_parts: list[np.ndarray] = []
+        if len(targets) >= _MERGE_MIN_PARTITIONS and queries.shape[0] <= _NUMPY_MAX_QUERIES:
+            flat = [name for name in targets if self.partition_kind(name) == "flat"]
+            if len(flat) >= _MERGE_MIN_PARTITIONS:
+                matrix, ids = self._merged_view(flat)
+                scores = np.stack([matrix @ q for q in queries])
+                top_scores, top_ids = _top_k(scores, ids, min(k, ids.size))
+                scores_parts.append(top_scores)
+                ids_parts.append(top_ids)
+                merged = set(flat)
+                targets = [name for name in targets if name not in merged]
+        for name in targets:
+            scores, found = self._search_partition(name, queries, k, exact)
+            scores_parts.append(scores)
+            ids_parts.append(found)
+        if not scores_parts:
+            return None, None
+        if len(scores_parts) == 1:
+            return scores_parts[0], ids_parts[0]
+        return np.concatenate(scores_parts, axis=1), np.concatenate(ids_parts, axis=1)
+
+    def _merged_view(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One copy of several flat partitions' vectors and ids, rebuilt when one changes."""
+        key = frozenset(names)
+        entry = self._merged.get(key)
+        if entry is not None:
+            members, stamp, matrix, ids = entry
+            versions = self._versions
+            if all(versions.get(name, 0) == v for name, v in zip(members, stamp)):
+                with self._merge_lock:
+                    if key in self._merged:
+                        self._merged.move_to_end(key)
+                return matrix, ids
+        members = tuple(names)
+        views = [self._flat_view(name) for name in members]
+        matrix = np.concatenate([v[0] for v in views])  # type: ignore[index]
+        ids = np.concatenate([v[1] for v in views])  # type: ignore[index]
+        stamp = tuple(self._versions.get(name, 0) for name in members)
+        with self._merge_lock:
+            self._merged[key] = (members, stamp, matrix, ids)
+            self._merged.move_to_end(key)
+            while len(self._merged) > _MERGED_VIEWS:
+                self._merged.popitem(last=False)
+        return matrix, ids
 
     def search_subset(self, query_vec: Any, k: int, partition: str, ids: np.ndarray | Sequence[int]) -> list[tuple[int, float]]:
         """Exact top-``k`` among the given ids of one partition (ids elsewhere are ignored).

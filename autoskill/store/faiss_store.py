@@ -87,9 +87,13 @@ def _in_tree(folder: str) -> bool:
     return not os.path.isabs(folder) and not folder.startswith(("/", "\\"))
 
 
-def _record_partition(namespace: str) -> str:
-    # One partition per namespace: an unfiltered search is one scan. A search filtered by
-    # user scores just that user's ids within it (see search_records).
+def _record_partition(namespace: str, user: object = None) -> str:
+    # Records whose metadata names a (string) user_id get a partition per user, so that a
+    # search filtered by that user scans only their records, contiguous in memory; an
+    # unfiltered search covers every partition of the namespace at once (VectorIndex
+    # merges many small exact partitions into one scan).
+    if isinstance(user, str):
+        return "records:" + json.dumps([namespace, user], ensure_ascii=False)
     return f"records:{namespace}"
 
 
@@ -171,9 +175,7 @@ class FaissSkillStore:
         self._skill_vid: dict[str, int] = {}
         self._records: dict[int, Record] = {}
         self._record_vid: dict[tuple[str, str], int] = {}
-        # (namespace, user_id) -> that user's record vector ids, for exact per-user search.
-        self._record_users: dict[tuple[str, str], set[int]] = {}
-        self._record_user_ids: dict[tuple[str, str], np.ndarray] = {}  # cached sorted arrays
+        self._record_partitions: dict[str, set[str]] = {}  # namespace -> its partitions
         self._seq = 0
         self._data_version = -1
         # Built on the first lexical query, then kept in step with every change: building
@@ -218,8 +220,7 @@ class FaissSkillStore:
             del rows
             self._records.clear()
             self._record_vid.clear()
-            self._record_users.clear()
-            self._record_user_ids.clear()
+            self._record_partitions.clear()
             for row in self._ledger.query(f"SELECT {_RECORD_COLUMNS} FROM records"):
                 self._remember_record(int(row[2]), self._record_from_row(row), row[5])
             self._library_partitions = {f"library:{h[2]}" for h in self._heads.values() if h[1] == "library"}
@@ -240,7 +241,8 @@ class FaissSkillStore:
     def _expected_partitions(self) -> dict[int, str]:
         """``vector id -> partition`` as the heads and records say it should be."""
         expected = {vid: _head_partition(head) for vid, head in self._heads.items()}
-        expected.update((vid, _record_partition(record.namespace)) for vid, record in self._records.items())
+        expected.update((vid, _record_partition(record.namespace, record.metadata.get("user_id")))
+                        for vid, record in self._records.items())
         return expected
 
     def _cached_index(self) -> tuple[VectorIndex, int] | None:
@@ -258,8 +260,9 @@ class FaissSkillStore:
             ids, blobs = groups.setdefault(f"user:{owner}" if scope == "user" else f"library:{owner}", ([], []))
             ids.append(int(vid))
             blobs.append(blob)
-        for namespace, vid, blob in self._ledger.query("SELECT namespace, vector_id, vector FROM records"):
-            ids, blobs = groups.setdefault(_record_partition(namespace), ([], []))
+        for namespace, vid, user, blob in self._ledger.query(
+                f"SELECT namespace, vector_id, {_RECORD_USER}, vector FROM records"):
+            ids, blobs = groups.setdefault(_record_partition(namespace, user), ([], []))
             ids.append(int(vid))
             blobs.append(blob)
         for partition, (ids, blobs) in groups.items():
@@ -355,27 +358,18 @@ class FaissSkillStore:
                 yield int(vid), Skill.from_trusted_dict(json.loads(data))
             last = int(rows[-1][0])
 
-    def _remember_record(self, vid: int, record: Record, user: str | None) -> None:
+    def _remember_record(self, vid: int, record: Record, user: str | None) -> str:
+        """Keep a record in memory; returns its index partition."""
         self._records[vid] = record
         self._record_vid[(record.namespace, record.id)] = vid
-        if user is not None:
-            key = (record.namespace, user)
-            self._record_users.setdefault(key, set()).add(vid)
-            self._record_user_ids.pop(key, None)
+        partition = _record_partition(record.namespace, user)
+        self._record_partitions.setdefault(record.namespace, set()).add(partition)
+        return partition
 
     def _forget_record(self, vid: int) -> None:
         record = self._records.pop(vid, None)
         if record is not None:
             self._record_vid.pop((record.namespace, record.id), None)
-            user = record.metadata.get("user_id")
-            if isinstance(user, str):
-                key = (record.namespace, user)
-                members = self._record_users.get(key)
-                if members is not None:
-                    members.discard(vid)
-                    if not members:
-                        del self._record_users[key]
-                self._record_user_ids.pop(key, None)
 
     def _sync(self) -> None:
         """Replay writes other processes made since we last looked."""
@@ -419,9 +413,8 @@ class FaissSkillStore:
                 blobs.append(blob)
             for row in self._ledger.query(
                     f"SELECT {_RECORD_COLUMNS}, vector FROM records WHERE vector_id IN ({marks})", chunk):
-                record = self._record_from_row(row)
-                self._remember_record(int(row[2]), record, row[5])
-                ids, blobs = groups.setdefault(_record_partition(record.namespace), ([], []))
+                partition = self._remember_record(int(row[2]), self._record_from_row(row), row[5])
+                ids, blobs = groups.setdefault(partition, ([], []))
                 ids.append(int(row[2]))
                 blobs.append(row[6])
         kept = {vid for ids, _ in groups.values() for vid in ids}
@@ -1105,9 +1098,9 @@ class FaissSkillStore:
                        where: Mapping[str, Any] | Callable[[Record], bool] | None = None) -> list[tuple[Record, float]]:
         """Nearest records of a namespace, optionally filtered by metadata equality or a predicate.
 
-        ``where={"user_id": u, ...}`` with a string ``u`` scores only that user's records
-        (exact, no scan of other users' records). Without it the namespace's partition is
-        searched as a whole (approximately once it reaches the store's ``approx_threshold``).
+        ``where={"user_id": u, ...}`` with a string ``u`` searches only that user's record
+        partition (exact, no scan of other users' records). Without it every partition of
+        the namespace is searched at once.
         """
         if k <= 0:
             return []
@@ -1122,15 +1115,14 @@ class FaissSkillStore:
         else:
             admits = None
         with self._lock:
-            partition = _record_partition(namespace)
-            members = self._user_record_ids(namespace, user) if isinstance(user, str) else None
+            if isinstance(user, str):
+                partitions = [_record_partition(namespace, user)]
+            else:
+                partitions = list(self._record_partitions.get(namespace, ()))
             fetch = k if admits is None else max(k * 4, 32)
             while True:
                 out = []
-                if members is None:
-                    found = self._index.search(query, fetch, partition)
-                else:
-                    found = self._index.search_subset_unit(query, fetch, partition, members)
+                found = self._index.search_unit(query, fetch, partitions)
                 for vid, score in found:
                     record = self._records.get(int(vid))
                     if record is not None and (admits is None or admits(record)):
@@ -1141,14 +1133,6 @@ class FaissSkillStore:
                 if len(found) < fetch:
                     return out
                 fetch *= 4
-
-    def _user_record_ids(self, namespace: str, user: str) -> np.ndarray:
-        key = (namespace, user)
-        ids = self._record_user_ids.get(key)
-        if ids is None:
-            ids = np.fromiter(sorted(self._record_users.get(key, ())), dtype=np.int64)
-            self._record_user_ids[key] = ids
-        return ids
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -1172,8 +1156,8 @@ class FaissSkillStore:
                     problems.append(f"skill {skill_id}: in the ledger, missing from the in-memory index")
                 elif (cached := self._parsed.get(int(vid))) is not None and cached.content_hash() != chash:
                     problems.append(f"skill {skill_id}: in-memory content differs from the ledger")
-            for namespace, vid in self._ledger.query("SELECT namespace, vector_id FROM records"):
-                expected.setdefault(_record_partition(namespace), set()).add(int(vid))
+            for namespace, vid, user in self._ledger.query(f"SELECT namespace, vector_id, {_RECORD_USER} FROM records"):
+                expected.setdefault(_record_partition(namespace, user), set()).add(int(vid))
             if len(self._heads) != len(rows):
                 problems.append(f"{len(self._heads)} skills in memory, {len(rows)} in the ledger")
             for partition in sorted(set(expected) | set(self._index.partitions())):

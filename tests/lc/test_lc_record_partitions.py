@@ -1,5 +1,4 @@
-"""The core store's per-user record ids behind ``filter={"user_id": ...}``: one index
-partition per namespace, a user-filtered search scores only that user's records."""
+"""The core store's per-user record partitions behind ``filter={"user_id": ...}``."""
 
 from __future__ import annotations
 
@@ -44,22 +43,28 @@ def test_user_filter_searches_only_that_users_partition(store) -> None:  # type:
     assert len(store.search_records(query, 100, where=lambda r: r.metadata.get("n", 0) < 0)) == 1
     assert store.search_records(query, 5, namespace="other") == []
     partitions = [p for p in store.index.partitions() if p.startswith("records:")]
-    assert partitions == ["records:default"]  # one per namespace; users are id sets within it
+    assert len(partitions) == 7  # six users, plus one for records without a string user_id
 
 
-def test_user_filter_scores_only_that_users_vectors(store, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    add(store)
-    seen: list[list[int]] = []
-    real = type(store.index).search_subset_unit
+def test_unfiltered_search_over_many_user_partitions_is_exact(store) -> None:  # type: ignore[no-untyped-def]
+    # 40 users: the index merges their partitions into one scan; the result must be the
+    # exact top-k, and stay exact after writes change one partition.
+    records = [Record(id=str(i), text=f"release step {i} of plan {i % 13}", metadata={"user_id": f"u{i % 40}"})
+               for i in range(400)]
+    vectors = EMB.embed_documents([r.text for r in records])
+    store.upsert_records(records, vectors)
+    query = EMB.embed_query("release step 77 of plan 12")
 
-    def spy(self, query, k, partition, ids):  # type: ignore[no-untyped-def]
-        seen.append(sorted(int(i) for i in ids))
-        return real(self, query, k, partition, ids)
+    def exact(vecs: np.ndarray, ids: list[str]) -> list[str]:
+        scores = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)) @ (query / np.linalg.norm(query))
+        return [ids[j] for j in np.argsort(-scores, kind="stable")[:10]]
 
-    monkeypatch.setattr(type(store.index), "search_subset_unit", spy)
-    store.search_records(EMB.embed_query("deploy note"), 3, where={"user_id": "u4"})
-    u4 = sorted(store._record_vid[("default", str(i))] for i in range(60) if i % 6 == 4)
-    assert seen == [u4]
+    assert [r.id for r, _ in store.search_records(query, 10)] == exact(vectors, [r.id for r in records])
+    changed = Record(id="5", text="release step 77 of plan 12", metadata={"user_id": "u5"})
+    store.upsert_records([changed], EMB.embed_documents([changed.text]))
+    assert store.search_records(query, 1)[0][0].id in {"5", "77"}
+    store.delete_records(["77", "5"])
+    assert {"77", "5"}.isdisjoint(r.id for r, _ in store.search_records(query, 10))
 
 
 def test_changing_user_moves_the_record_and_survives_reopening(store) -> None:  # type: ignore[no-untyped-def]
