@@ -73,6 +73,7 @@ _RECORD_COLUMNS = f"namespace, id, vector_id, text, metadata, {_RECORD_USER}"
 # from the ledger when a search or lookup returns them.
 _PARSED_SKILLS = 20_000
 _FETCH_CHUNK = 500
+_CACHE_WRITES_UP_TO = 256  # a write of more skills than this is not kept in the parsed cache
 
 
 def _partition(skill: Skill) -> str:
@@ -273,10 +274,11 @@ class FaissSkillStore:
     def _record_from_row(self, row: Sequence[Any]) -> Record:
         return Record(id=row[1], text=row[3], metadata=json.loads(row[4]), namespace=row[0])
 
-    def _remember_skill(self, vid: int, skill: Skill) -> None:
+    def _remember_skill(self, vid: int, skill: Skill, *, cache: bool = True) -> None:
         self._heads[vid] = _head_row(skill)
         self._skill_vid[skill.id] = vid
-        self._cache_skill(vid, skill)
+        if cache:
+            self._cache_skill(vid, skill)
         if self._lexical is not None:
             self._lexical.add(vid, skill_lexical_fields(skill))
 
@@ -389,11 +391,17 @@ class FaissSkillStore:
         self._seq = changes[-1][0]
         self._reload_vector_ids(vid for _, vid, _ in changes)
 
-    def _reload_vector_ids(self, vids: Iterable[int]) -> None:
-        """Bring vector ids in memory in line with the ledger (add, update or remove), in bulk."""
+    def _reload_vector_ids(self, vids: Iterable[int]) -> dict[int, Skill]:
+        """Bring vector ids in memory in line with the ledger (add, update or remove), in bulk.
+
+        Returns the skills it read. A large batch (an import) is not kept in the parsed
+        cache: it would only push out the skills searches are returning.
+        """
         vids = sorted(set(vids))
+        read: dict[int, Skill] = {}
         if not vids:
-            return
+            return read
+        cache = len(vids) <= _CACHE_WRITES_UP_TO
         for vid in vids:
             self._forget_skill(vid)
             self._forget_record(vid)
@@ -404,7 +412,8 @@ class FaissSkillStore:
             for vid, data, blob in self._ledger.query(
                     f"SELECT vector_id, data, vector FROM skills WHERE vector_id IN ({marks})", chunk):
                 skill = Skill.from_trusted_dict(json.loads(data))
-                self._remember_skill(int(vid), skill)
+                self._remember_skill(int(vid), skill, cache=cache)
+                read[int(vid)] = skill
                 partition = _partition(skill)
                 if skill.scope == "library":
                     self._library_partitions.add(partition)
@@ -423,6 +432,7 @@ class FaissSkillStore:
             # add() replaces ids already stored, moving them between partitions if need be.
             matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), self.dims)
             self._index.add(np.asarray(ids, dtype=np.int64), matrix, partition)
+        return read
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
@@ -506,12 +516,14 @@ class FaissSkillStore:
             logger.info("store: %s", line)
         return report
 
-    def _after_commit(self, vids: Iterable[int]) -> None:
-        """Apply our own committed writes to memory (same path other processes take)."""
+    def _after_commit(self, vids: Iterable[int]) -> dict[int, Skill]:
+        """Apply our own committed writes to memory (same path other processes take);
+        returns the skills written, as read back from the ledger."""
         with self._lock:
-            self._reload_vector_ids(vids)
+            read = self._reload_vector_ids(vids)
             self._seq = max(self._seq, self._ledger.last_change())
             self._data_version = self._ledger.data_version()
+            return read
 
     # -- vectors ----------------------------------------------------------------------------
 
@@ -662,9 +674,9 @@ class FaissSkillStore:
                 # Commit happens on leaving the block; the tree is written after it, so a
                 # crash in between leaves the ledger (the truth) ahead and the job logged.
             _crash_point("after-ledger-commit")
-            self._after_commit(touched)
+            read = self._after_commit(touched)
             _crash_point("after-index-update")
-            stored = [self._skill(self._skill_vid[s.id]) for s in skills]
+            stored = [read.get(vid) or self._skill(vid) for vid in (self._skill_vid[s.id] for s in skills)]
             if file_jobs:
                 self._write_tree(file_jobs, fsync=len(file_jobs) < 64)
                 _crash_point("after-tree-write")
