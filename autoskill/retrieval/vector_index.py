@@ -297,7 +297,9 @@ class VectorIndex:
         self._disk_ids: dict[str, np.ndarray] = {}  # ids of partitions not read yet
         # Bumped on every change of a partition: merged views check them to stay current.
         self._versions: dict[str, int] = {}
-        self._merged: OrderedDict[frozenset[str], tuple[tuple[str, ...], tuple[int, ...], np.ndarray, np.ndarray]] = OrderedDict()
+        self._generation = 0  # bumped with any version: an unchanged index skips the per-partition check
+        # frozenset(targets) -> [members merged, their versions, generation seen, matrix, ids]
+        self._merged: OrderedDict[frozenset[str], list[Any]] = OrderedDict()
         self._merge_lock = threading.Lock()
 
     def _part(self, name: str) -> Any:
@@ -474,9 +476,14 @@ class VectorIndex:
             self._changed(partition, id_list)
             where.update(dict.fromkeys(id_list, partition))
             self._maybe_build(partition)
+            if not _is_ivf(self._parts[partition]):
+                # Searches are the hot path: rebuild the partition's numpy view now rather
+                # than in the first search after this write.
+                self._flat_view(partition)
 
     def _changed(self, partition: str, ids: list[int]) -> None:
         self._versions[partition] = self._versions.get(partition, 0) + 1
+        self._generation += 1
         self._views.pop(partition, None)
         self._id_order.pop(partition, None)
         self._dirty.add(partition)
@@ -585,6 +592,7 @@ class VectorIndex:
                     built.nprobe = self._nprobe
                 self._parts[partition] = built
                 self._versions[partition] = self._versions.get(partition, 0) + 1
+                self._generation += 1
                 self._trained_for[partition] = len(ids)
                 self._views.pop(partition, None)
                 self._id_order.pop(partition, None)
@@ -741,15 +749,18 @@ class VectorIndex:
         scores_parts: list[np.ndarray] = []
         ids_parts: list[np.ndarray] = []
         if len(targets) >= _MERGE_MIN_PARTITIONS and queries.shape[0] <= _NUMPY_MAX_QUERIES:
-            flat = [name for name in targets if self.partition_kind(name) == "flat"]
-            if len(flat) >= _MERGE_MIN_PARTITIONS:
-                matrix, ids = self._merged_view(flat)
+            view = self._merged_view(targets)
+            if view is not None:
+                members, matrix, ids = view
                 scores = np.stack([matrix @ q for q in queries])
                 top_scores, top_ids = _top_k(scores, ids, min(k, ids.size))
                 scores_parts.append(top_scores)
                 ids_parts.append(top_ids)
-                merged = set(flat)
-                targets = [name for name in targets if name not in merged]
+                if len(members) < len(targets):
+                    merged = set(members)
+                    targets = [name for name in targets if name not in merged]
+                else:
+                    targets = []
         for name in targets:
             scores, found = self._search_partition(name, queries, k, exact)
             scores_parts.append(scores)
@@ -760,29 +771,34 @@ class VectorIndex:
             return scores_parts[0], ids_parts[0]
         return np.concatenate(scores_parts, axis=1), np.concatenate(ids_parts, axis=1)
 
-    def _merged_view(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """One copy of several flat partitions' vectors and ids, rebuilt when one changes."""
-        key = frozenset(names)
+    def _merged_view(self, targets: list[str]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray] | None:
+        """One copy of the flat partitions among ``targets`` (vectors and ids), rebuilt when
+        one of them changes; None when fewer than ``_MERGE_MIN_PARTITIONS`` are flat."""
+        key = frozenset(targets)
         entry = self._merged.get(key)
         if entry is not None:
-            members, stamp, matrix, ids = entry
-            versions = self._versions
-            if all(versions.get(name, 0) == v for name, v in zip(members, stamp)):
+            members, stamp, generation, matrix, ids = entry
+            current = generation == self._generation or all(
+                self._versions.get(name, 0) == v for name, v in zip(members, stamp))
+            if current:
                 with self._merge_lock:
+                    entry[2] = self._generation
                     if key in self._merged:
                         self._merged.move_to_end(key)
-                return matrix, ids
-        members = tuple(names)
+                return members, matrix, ids
+        members = tuple(name for name in targets if self.partition_kind(name) == "flat")
+        if len(members) < _MERGE_MIN_PARTITIONS:
+            return None
         views = [self._flat_view(name) for name in members]
         matrix = np.concatenate([v[0] for v in views])  # type: ignore[index]
         ids = np.concatenate([v[1] for v in views])  # type: ignore[index]
         stamp = tuple(self._versions.get(name, 0) for name in members)
         with self._merge_lock:
-            self._merged[key] = (members, stamp, matrix, ids)
+            self._merged[key] = [members, stamp, self._generation, matrix, ids]
             self._merged.move_to_end(key)
             while len(self._merged) > _MERGED_VIEWS:
                 self._merged.popitem(last=False)
-        return matrix, ids
+        return members, matrix, ids
 
     def search_subset(self, query_vec: Any, k: int, partition: str, ids: np.ndarray | Sequence[int]) -> list[tuple[int, float]]:
         """Exact top-``k`` among the given ids of one partition (ids elsewhere are ignored).
@@ -989,6 +1005,9 @@ def _top_k(scores: np.ndarray, ids: np.ndarray, kk: int) -> tuple[np.ndarray, np
 
 def _ranked(row_ids: np.ndarray, row_scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     """Best ``k`` of one row, by score descending then id ascending (deterministic ties)."""
+    if row_ids.size <= k and row_ids.size and row_ids.min() >= 0:  # the common small case
+        order = np.lexsort((row_ids, -row_scores))
+        return [(int(row_ids[j]), float(row_scores[j])) for j in order]
     valid = row_ids >= 0  # FAISS pads with -1
     if not valid.all():
         row_ids, row_scores = row_ids[valid], row_scores[valid]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -88,13 +89,18 @@ def _in_tree(folder: str) -> bool:
     return not os.path.isabs(folder) and not folder.startswith(("/", "\\"))
 
 
+@functools.lru_cache(maxsize=65_536)
+def _user_record_partition(namespace: str, user: str) -> str:
+    return "records:" + json.dumps([namespace, user], ensure_ascii=False)
+
+
 def _record_partition(namespace: str, user: object = None) -> str:
     # Records whose metadata names a (string) user_id get a partition per user, so that a
     # search filtered by that user scans only their records, contiguous in memory; an
     # unfiltered search covers every partition of the namespace at once (VectorIndex
     # merges many small exact partitions into one scan).
     if isinstance(user, str):
-        return "records:" + json.dumps([namespace, user], ensure_ascii=False)
+        return _user_record_partition(namespace, user)
     return f"records:{namespace}"
 
 
