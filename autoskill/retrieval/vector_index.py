@@ -24,8 +24,8 @@ never derives ids from ``ntotal``, which would reuse ids after a delete.
 
 Vectors are L2-normalised on the way in, so inner product is cosine similarity.
 FAISS releases the GIL while it searches or trains, so searches in threads (and
-``asyncio.to_thread``) run in parallel; a single query runs on one OpenMP thread
-(measured faster here than two), a batch on all cores.
+``asyncio.to_thread``) run in parallel; a single query runs on one OpenMP thread (its
+start-up costs more than a second core saves), a batch on all cores.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ _CPUS = os.cpu_count() or 1
 # merged copy of them instead of each in turn (Python overhead per partition adds up).
 _MERGE_MIN_PARTITIONS = 16
 _MERGED_VIEWS = 4  # merged copies kept (least recently used dropped)
+_EAGER_VIEW_MAX = 10_000  # partitions up to this size get their view rebuilt at write time
 
 
 class _RWLock:
@@ -476,9 +477,11 @@ class VectorIndex:
             self._changed(partition, id_list)
             where.update(dict.fromkeys(id_list, partition))
             self._maybe_build(partition)
-            if not _is_ivf(self._parts[partition]):
-                # Searches are the hot path: rebuild the partition's numpy view now rather
-                # than in the first search after this write.
+            current = self._parts[partition]
+            if not _is_ivf(current) and current.ntotal <= _EAGER_VIEW_MAX:
+                # Searches are the hot path: rebuild a small partition's numpy view now
+                # rather than in the first search after this write (a large one's view
+                # costs a copy of its ids, left to the next search).
                 self._flat_view(partition)
 
     def _changed(self, partition: str, ids: list[int]) -> None:
