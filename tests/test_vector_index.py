@@ -497,3 +497,12 @@ def test_search_over_many_partitions_uses_a_merged_view_that_stays_current(rng: 
     index.add([200], unit(rng, 1) * 0 + queries[0], "user:9")  # replaced in place
     vectors[200] = queries[0] / np.linalg.norm(queries[0])
     assert index.search(queries[0], 1)[0][0] == 200
+
+
+def test_ties_across_many_partitions_break_by_ascending_id(rng: np.random.Generator) -> None:
+    index = VectorIndex(DIMS)
+    same = unit(rng, 1)
+    for p in range(20):  # merged into one scan
+        index.add([1000 - p * 10, 1000 - p * 10 + 1], np.vstack([same, unit(rng, 1)]), f"user:{p}")
+    hits = index.search(same[0], 5)
+    assert [h[0] for h in hits] == sorted(1000 - p * 10 for p in range(20))[:5]

@@ -756,7 +756,7 @@ class VectorIndex:
             if view is not None:
                 members, matrix, ids = view
                 scores = np.stack([matrix @ q for q in queries])
-                top_scores, top_ids = _top_k(scores, ids, min(k, ids.size))
+                top_scores, top_ids = _top_k_with_ties(scores, ids, min(k, ids.size))
                 scores_parts.append(top_scores)
                 ids_parts.append(top_ids)
                 if len(members) < len(targets):
@@ -1004,6 +1004,25 @@ def _top_k(scores: np.ndarray, ids: np.ndarray, kk: int) -> tuple[np.ndarray, np
     else:
         top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
     return np.take_along_axis(scores, top, axis=1), ids[top]
+
+
+def _top_k_with_ties(scores: np.ndarray, ids: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``kk`` of each row plus every candidate tied with the ``kk``-th score (so
+    the final id tie-break sees them all), rows padded with id -1."""
+    n = scores.shape[1]
+    if kk >= n:
+        return scores, np.broadcast_to(ids, scores.shape)
+    chosen = []
+    for row in scores:
+        kth = np.partition(row, n - kk)[n - kk]
+        chosen.append(np.flatnonzero(row >= kth))
+    width = max(len(c) for c in chosen)
+    out_scores = np.full((len(chosen), width), -np.inf, dtype=scores.dtype)
+    out_ids = np.full((len(chosen), width), -1, dtype=np.int64)
+    for r, cols in enumerate(chosen):
+        out_scores[r, :len(cols)] = scores[r, cols]
+        out_ids[r, :len(cols)] = ids[cols]
+    return out_scores, out_ids
 
 
 def _ranked(row_ids: np.ndarray, row_scores: np.ndarray, k: int) -> list[tuple[int, float]]:
