@@ -13,6 +13,7 @@ from typing import Any
 
 from autoskill.embeddings.base import Embedder
 from autoskill.providers.registry import register_provider
+from autoskill.retrieval.vector_index import APPROX_THRESHOLD
 from autoskill.store.local import LocalSkillStore
 from autoskill.store.memory import InMemorySkillStore
 
@@ -34,8 +35,10 @@ def _library_dirs_from_env() -> list[str]:
 
 
 @register_provider("store", "inmemory")
-def _inmemory(*, embedder: Embedder) -> InMemorySkillStore:
-    return InMemorySkillStore(embedder)
+def _inmemory(*, embedder: Embedder, approx_threshold: int | None = APPROX_THRESHOLD, nprobe: int | None = None,
+              records_approx_threshold: int | None = None) -> InMemorySkillStore:
+    return InMemorySkillStore(embedder, approx_threshold=approx_threshold, nprobe=nprobe,
+                              records_approx_threshold=records_approx_threshold)
 
 
 @register_provider("store", "local")
@@ -45,7 +48,10 @@ def _local(
     path: str | os.PathLike[str] | None = None,
     library_dirs: Sequence[str] = (),
     on_embedder_change: str = "error",
-    check_files: bool = True,
+    check_files: bool | str = "auto",
+    approx_threshold: int | None = APPROX_THRESHOLD,
+    nprobe: int | None = None,
+    records_approx_threshold: int | None = None,
 ) -> LocalSkillStore:
     dirs: list[Any] = [*library_dirs, *_library_dirs_from_env()]
     return LocalSkillStore(
@@ -54,4 +60,7 @@ def _local(
         library_dirs=list(dict.fromkeys(str(d) for d in dirs)),
         on_embedder_change=on_embedder_change,
         check_files=check_files,
+        approx_threshold=approx_threshold,
+        nprobe=nprobe,
+        records_approx_threshold=records_approx_threshold,
     )

@@ -169,3 +169,16 @@ def test_parsed_skill_cache_is_bounded_and_correct(tmp_path: Path, monkeypatch: 
 def test_check_files_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="check_files"):
         LocalSkillStore(tmp_path, EMBEDDER, check_files="sometimes")
+
+
+def test_store_config_passes_index_and_check_options(tmp_path: Path) -> None:
+    from autoskill import AutoSkill
+
+    sdk = AutoSkill(store={"provider": "local", "path": str(tmp_path / "s"), "approx_threshold": None,
+                           "check_files": "background", "records_approx_threshold": 1000})
+    index = sdk.store.index
+    assert index.approx_threshold is None and index.threshold_for("records:x") == 1000
+    assert sdk.store.wait_for_file_check(30)
+    sdk.close()
+    mem = AutoSkill(store={"provider": "inmemory", "approx_threshold": 123})
+    assert mem.store.index.approx_threshold == 123
