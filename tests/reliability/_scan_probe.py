@@ -6,7 +6,8 @@ For each root: ``SkillRegistry.scan_skills`` flat and recursive, then
 ``AutoSkill.import_skill_dirs`` as a user's skills and as a shared library (``quick``:
 the recursive scan and the import as a user only). Prints one JSON
 object with the warnings, the skills loaded and imported, the time taken and the peak
-resident memory of this process (``ru_maxrss``).
+resident memory of this process (Linux ``VmHWM``, reset when the probe starts: a forked
+child's ``ru_maxrss`` starts at its parent's size, which would measure pytest, not us).
 """
 
 from __future__ import annotations
@@ -21,7 +22,25 @@ from autoskill import AutoSkill, AutoSkillConfig
 from autoskill.registry import SkillRegistry
 
 
+def _reset_peak() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
+    _reset_peak()
     quick = sys.argv[1] == "quick"
     store, roots = Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]]
     started = time.monotonic()
@@ -47,7 +66,7 @@ def main() -> None:
     out["store_files"] = sorted(str(p) for p in store.rglob("SKILL.md"))
     sdk.close()
     out["seconds"] = time.monotonic() - started
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(out))
 
 
