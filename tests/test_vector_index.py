@@ -410,21 +410,6 @@ def test_threshold_none_keeps_everything_exact(rng: np.random.Generator) -> None
     assert index.wait_for_builds(1) and index.partition_kind("p") == "flat"
 
 
-def test_search_subset_is_exact_within_the_given_ids(rng: np.random.Generator) -> None:
-    index = VectorIndex(DIMS)
-    vecs = unit(rng, 200)
-    index.add(np.arange(1000, 1200), vecs, "records:ns")
-    index.add([5], unit(rng, 1), "other")
-    chosen = rng.choice(np.arange(1000, 1200), 30, replace=False)
-    q = unit(rng, 1)[0]
-    hits = index.search_subset(q, 5, "records:ns", np.append(chosen, [5, 77]))  # 5 and 77: not in it
-    expected = brute_force({i: vecs[i - 1000] for i in range(1000, 1200)}, q, 5, set(chosen.tolist()))
-    assert [h[0] for h in hits] == [e[0] for e in expected]
-    np.testing.assert_allclose([h[1] for h in hits], [e[1] for e in expected], atol=1e-5)
-    assert index.search_subset(q, 5, "missing", chosen) == []
-    assert index.search_subset(q, 0, "records:ns", chosen) == []
-
-
 def test_growth_during_a_build_triggers_a_retrain(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
     from autoskill.retrieval import vector_index
 

@@ -283,7 +283,6 @@ class VectorIndex:
         # Per-partition zero-copy view of the flat vectors plus the id array; rebuilt after
         # the partition changes (an add may reallocate the FAISS storage).
         self._views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._id_order: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # sorted ids, their rows
         # Builds in progress: partition -> ids written since the build copied the partition.
         self._building: dict[str, set[int]] = {}
         self._builders: list[threading.Thread] = []
@@ -488,7 +487,6 @@ class VectorIndex:
         self._versions[partition] = self._versions.get(partition, 0) + 1
         self._generation += 1
         self._views.pop(partition, None)
-        self._id_order.pop(partition, None)
         self._dirty.add(partition)
         journal = self._building.get(partition)
         if journal is not None:
@@ -598,7 +596,6 @@ class VectorIndex:
                 self._generation += 1
                 self._trained_for[partition] = len(ids)
                 self._views.pop(partition, None)
-                self._id_order.pop(partition, None)
                 self._dirty.add(partition)
                 logger.debug("partition %s: IVF index with %d lists over %d vectors", partition,
                              built.nlist, built.ntotal)
@@ -802,55 +799,6 @@ class VectorIndex:
             while len(self._merged) > _MERGED_VIEWS:
                 self._merged.popitem(last=False)
         return members, matrix, ids
-
-    def search_subset(self, query_vec: Any, k: int, partition: str, ids: np.ndarray | Sequence[int]) -> list[tuple[int, float]]:
-        """Exact top-``k`` among the given ids of one partition (ids elsewhere are ignored).
-
-        For a filter that selects a small part of a large partition (one user's records in
-        a namespace): the chosen vectors are gathered and scored directly.
-        """
-        query = self._prepare_vectors(np.asarray(query_vec, dtype=np.float32), 1)[0]
-        return self.search_subset_unit(query, k, partition, _as_ids(ids))
-
-    def search_subset_unit(self, query: np.ndarray, k: int, partition: str, wanted: np.ndarray) -> list[tuple[int, float]]:
-        """:meth:`search_subset` for a caller that already holds a unit float32 query and a
-        1-D int64 id array (the store's hot path: no second validation)."""
-        if k <= 0 or wanted.size == 0:
-            return []
-        owned = self._lock.acquire_read()
-        try:
-            if partition not in self._parts:
-                return []
-            index = self._part(partition)
-            if _is_ivf(index):
-                # The hash-table direct map finds the vectors in one C++ call for the batch;
-                # ids not in this partition make it raise, and are then filtered out first.
-                try:
-                    present, matrix = wanted, index.reconstruct_batch(wanted)
-                except RuntimeError:
-                    present = np.asarray([i for i in wanted.tolist() if self._where.get(i) == partition],
-                                         dtype=np.int64)
-                    if present.size == 0:
-                        return []
-                    matrix = index.reconstruct_batch(present)
-            else:
-                view = self._flat_view(partition)
-                assert view is not None
-                order = self._id_order.get(partition)
-                if order is None:
-                    rows = np.argsort(view[1], kind="stable")
-                    order = (view[1][rows], rows)
-                    self._id_order[partition] = order
-                sorted_ids, rows = order
-                at = np.searchsorted(sorted_ids, wanted)
-                at[at >= sorted_ids.size] = 0
-                hit = sorted_ids[at] == wanted
-                present, positions = wanted[hit], rows[at[hit]]
-                matrix = view[0][positions]
-            scores = matrix @ query
-        finally:
-            self._lock.release_read(owned)
-        return _ranked(present, scores, k)
 
     # -- persistence ---------------------------------------------------------------------
 
