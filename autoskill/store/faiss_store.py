@@ -234,9 +234,8 @@ class FaissSkillStore:
             if index is not None:
                 cached, since = index
                 self._index = cached
-                # Bring the saved index up to the ledger: the writes made since it was saved.
-                self._index.remove([vid for vid, _ in cached.id_partitions().items()
-                                    if vid not in self._heads and vid not in self._records])
+                # Bring the saved index up to the ledger: the writes (deletes included) made
+                # since it was saved; anything else that differs means the save is not ours.
                 self._reload_vector_ids(vid for _, vid, _ in self._ledger.changes_since(since))
                 if self._index.id_partitions() != self._expected_partitions():
                     logger.warning("the saved vector index disagrees with the ledger; rebuilding it")
