@@ -14,7 +14,9 @@ so :meth:`BM25Index.max_score` gives a document-independent bound and
 from __future__ import annotations
 
 import math
+import struct
 import threading
+from array import array
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
@@ -37,9 +39,25 @@ DEFAULT_FIELD_WEIGHTS: Mapping[str, float] = {
     "instructions": 1.0,
 }
 
-# Below this many candidate documents, scoring them one by one through dict lookups beats
-# building whole posting arrays.
+# Below this many candidate documents, scoring them from their own term lists beats
+# scanning whole posting lists.
 _DIRECT_SCORING_LIMIT = 256
+
+# A posting is a (slot, weighted tf) pair of 32-bit values, stored interleaved in one
+# ``array('i')`` per term (tf as float32 bits): 8 bytes a posting and one small object per
+# term, where dicts cost about 100 bytes a posting. A document's own (term id, tf) pairs
+# are kept the same way, for removal and for scoring a few chosen documents.
+#
+# Removal leaves a document's postings in place (a tombstone: its slot is marked dead and
+# skipped when scoring), so it costs the document's own terms, not a scan of each term's
+# posting list, which at a million documents holds a million pairs for common words.
+# Once dead slots reach this share of the live ones, the posting lists that hold them are
+# compacted in one pass and the slots are reused.
+_COMPACT_SHARE = 0.25
+_COMPACT_MIN = 64
+_PAIR = np.dtype([("key", "<i4"), ("tf", "<f4")])
+_FLOAT32 = struct.Struct("<f")
+_INT32 = struct.Struct("<i")
 
 
 def _field_text(value: Any) -> str:
@@ -52,32 +70,32 @@ def _field_text(value: Any) -> str:
     return str(value)
 
 
-class _Posting:
-    """Postings of one term: slot -> weighted tf, with a lazily built array form."""
+def _pairs(packed: array) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of the keys and tfs of a packed pair array.
 
-    __slots__ = ("_slots", "_tfs", "weights")
+    Copies, not views: an ``array`` cannot grow while a view of its buffer is alive, and a
+    view kept by a traceback would make a later write fail.
+    """
+    view = np.frombuffer(packed, dtype=_PAIR)
+    keys, tfs = view["key"].astype(np.intp), view["tf"].astype(np.float64)
+    del view
+    return keys, tfs
 
-    def __init__(self) -> None:
-        self.weights: dict[int, float] = {}
-        self._slots: np.ndarray | None = None
-        self._tfs: np.ndarray | None = None
 
-    def invalidate(self) -> None:
-        self._slots = None
-        self._tfs = None
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._slots is None or self._tfs is None:
-            n = len(self.weights)
-            self._slots = np.fromiter(self.weights.keys(), dtype=np.int64, count=n)
-            self._tfs = np.fromiter(self.weights.values(), dtype=np.float64, count=n)
-        return self._slots, self._tfs
+def _live_pairs(packed: array, live: np.ndarray) -> array:
+    """A packed (slot, tf) pair array without the pairs of dead slots."""
+    view = np.frombuffer(packed, dtype=_PAIR)
+    kept = array("i", view[live[view["key"]]].tobytes())
+    del view
+    return kept
 
 
 class BM25Index:
     """BM25 over weighted fields, with incremental add/remove and an inverted index.
 
-    Thread-safe (one lock). A query only touches the postings of its own terms.
+    Thread-safe (one lock). A query only touches the postings of its own terms. Postings
+    are packed arrays (about 8 bytes each), so a large library's index stays a fraction of
+    its text.
 
     Args:
         field_weights: Weight per field name; defaults to :data:`DEFAULT_FIELD_WEIGHTS`.
@@ -104,14 +122,24 @@ class BM25Index:
         self.k1 = float(k1)
         self.b = float(b)
         self._lock = threading.RLock()
-        self._postings: dict[str, _Posting] = {}
+        # Terms get small integer ids; ids of terms no document holds any more are reused.
+        self._term_id: dict[str, int] = {}
+        self._terms: list[str | None] = []
+        self._free_terms: list[int] = []
+        self._postings: list[array | None] = []  # term id -> packed (slot, tf) pairs
+        # Documents get slots (rows of the score accumulator); freed slots are reused.
         self._slot_of: dict[Hashable, int] = {}
         self._doc_of: list[Hashable | None] = []
         self._free: list[int] = []
-        self._doc_terms: dict[int, tuple[str, ...]] = {}
+        self._doc_terms: list[array | None] = []  # slot -> packed (term id, tf) pairs
         self._lengths = np.zeros(64, dtype=np.float64)
+        self._live = np.zeros(64, dtype=bool)
+        # Tombstones: removed slots still named by postings, and how many such pairs each
+        # term's posting list holds (its document frequency excludes them).
+        self._dead: list[int] = []
+        self._dead_pairs: dict[int, int] = {}
         self._total_length = 0.0
-        self._floats: dict[float, float] = {}
+        self._tf_bits: dict[float, int] = {}
 
     # -- mutation ------------------------------------------------------------------------
 
@@ -128,6 +156,27 @@ class BM25Index:
                 tfs[term] = tfs.get(term, 0.0) + weight
         return tfs, length
 
+    def _bits(self, tf: float) -> int:
+        # Weighted tfs take few distinct values (sums of field weights): convert each once.
+        bits = self._tf_bits.get(tf)
+        if bits is None:
+            bits = self._tf_bits[tf] = _INT32.unpack(_FLOAT32.pack(tf))[0]
+        return bits
+
+    def _term(self, term: str) -> int:
+        tid = self._term_id.get(term)
+        if tid is None:
+            if self._free_terms:
+                tid = self._free_terms.pop()
+                self._terms[tid] = term
+                self._postings[tid] = array("i")
+            else:
+                tid = len(self._terms)
+                self._terms.append(term)
+                self._postings.append(array("i"))
+            self._term_id[term] = tid
+        return tid
+
     def add(self, doc_id: Hashable, fields: Mapping[str, Any]) -> None:
         """Index a document (replacing any document with the same id).
 
@@ -142,23 +191,22 @@ class BM25Index:
             slot = self._free.pop() if self._free else len(self._doc_of)
             if slot == len(self._doc_of):
                 self._doc_of.append(doc_id)
+                self._doc_terms.append(None)
                 if slot >= len(self._lengths):
                     self._lengths = np.concatenate([self._lengths, np.zeros_like(self._lengths)])
+                    self._live = np.concatenate([self._live, np.zeros_like(self._live)])
             else:
                 self._doc_of[slot] = doc_id
             self._slot_of[doc_id] = slot
+            self._live[slot] = True
             self._lengths[slot] = length
             self._total_length += length
-            self._doc_terms[slot] = tuple(tfs)
-            floats = self._floats
+            own: list[int] = []
             for term, tf in tfs.items():
-                posting = self._postings.get(term)
-                if posting is None:
-                    posting = self._postings[term] = _Posting()
-                # Weighted tfs take few distinct values (sums of field weights): one shared
-                # float object each instead of one per posting saves ~24 bytes a posting.
-                posting.weights[slot] = floats.setdefault(tf, tf)
-                posting.invalidate()
+                tid, bits = self._term(term), self._bits(tf)
+                self._postings[tid].extend((slot, bits))  # type: ignore[union-attr]
+                own += (tid, bits)
+            self._doc_terms[slot] = array("i", own)  # built at once: no spare capacity
 
     def remove(self, doc_id: Hashable) -> bool:
         """Drop a document; returns False when it was not indexed."""
@@ -170,17 +218,33 @@ class BM25Index:
 
     def _remove_locked(self, doc_id: Hashable) -> None:
         slot = self._slot_of.pop(doc_id)
-        for term in self._doc_terms.pop(slot):
-            posting = self._postings[term]
-            del posting.weights[slot]
-            if posting.weights:
-                posting.invalidate()
+        own = self._doc_terms[slot]
+        dead_pairs = self._dead_pairs
+        for tid in (own if own is not None else array("i"))[0::2]:
+            if self._df(tid) == 1:  # the term's last live document: free the term id
+                del self._term_id[self._terms[tid]]  # type: ignore[arg-type]
+                self._terms[tid] = None
+                self._postings[tid] = None
+                dead_pairs.pop(tid, None)
+                self._free_terms.append(tid)
             else:
-                del self._postings[term]
+                dead_pairs[tid] = dead_pairs.get(tid, 0) + 1
+        self._doc_terms[slot] = None
         self._total_length -= self._lengths[slot]
         self._lengths[slot] = 0.0
+        self._live[slot] = False
         self._doc_of[slot] = None
-        self._free.append(slot)
+        self._dead.append(slot)
+        if len(self._dead) >= max(_COMPACT_MIN, _COMPACT_SHARE * len(self._slot_of)):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop dead slots' pairs from the posting lists that hold them; reuse the slots."""
+        for tid in self._dead_pairs:
+            self._postings[tid] = _live_pairs(self._postings[tid], self._live)  # type: ignore[arg-type]
+        self._dead_pairs.clear()
+        self._free.extend(self._dead)
+        self._dead.clear()
 
     # -- introspection -------------------------------------------------------------------
 
@@ -197,8 +261,14 @@ class BM25Index:
         # documents still adds a little instead of subtracting.
         return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
-    def _query_terms(self, query: str) -> list[str]:
-        return list(dict.fromkeys(tokenize(query, drop_stopwords=True)))
+    def _query_terms(self, query: str) -> list[int]:
+        """Ids of the distinct query terms the index knows (call under the lock)."""
+        known = self._term_id
+        return [known[t] for t in dict.fromkeys(tokenize(query, drop_stopwords=True)) if t in known]
+
+    def _df(self, tid: int) -> int:
+        """How many live documents hold term ``tid``."""
+        return len(self._postings[tid]) // 2 - self._dead_pairs.get(tid, 0)  # type: ignore[arg-type]
 
     def max_score(self, query: str) -> float:
         """Upper bound of :meth:`score` for ``query`` over any document.
@@ -209,12 +279,7 @@ class BM25Index:
         """
         with self._lock:
             n_docs = len(self._slot_of)
-            total = 0.0
-            for term in self._query_terms(query):
-                posting = self._postings.get(term)
-                if posting is not None:
-                    total += self._idf(len(posting.weights), n_docs) * (self.k1 + 1.0)
-            return total
+            return sum(self._idf(self._df(tid), n_docs) * (self.k1 + 1.0) for tid in self._query_terms(query))
 
     def score(self, query: str, doc_ids: Iterable[Hashable] | None = None) -> dict[Hashable, float]:
         """BM25 scores of the documents matching at least one query term.
@@ -227,21 +292,25 @@ class BM25Index:
             ``{doc_id: score}`` for matching documents only (score > 0).
         """
         with self._lock:
-            terms = [t for t in self._query_terms(query) if t in self._postings]
+            terms = self._query_terms(query)
             if not terms or not self._slot_of:
                 return {}
             if doc_ids is not None:
                 slots = [self._slot_of[d] for d in dict.fromkeys(doc_ids) if d in self._slot_of]
                 if len(slots) <= _DIRECT_SCORING_LIMIT:
-                    return self._score_direct(terms, slots)
-                acc = self._score_all(terms)
-                idx = np.asarray(slots, dtype=np.int64)
-                keep = idx[acc[idx] > 0]
+                    idx, scores = self._score_direct(terms, slots)
+                else:
+                    acc = self._score_all(terms)
+                    idx = np.asarray(slots, dtype=np.int64)
+                    scores = acc[idx]
+                keep = scores > 0
+                idx, scores = idx[keep], scores[keep]
             else:
                 acc = self._score_all(terms)
-                keep = np.flatnonzero(acc > 0)
+                idx = self._hits(acc)
+                scores = acc[idx]
             doc_of = self._doc_of
-            return {doc_of[s]: v for s, v in zip(keep.tolist(), acc[keep].tolist())}
+            return {doc_of[s]: v for s, v in zip(idx.tolist(), scores.tolist())}
 
     def top(
         self, query: str, k: int, doc_ids: Iterable[Hashable] | None = None
@@ -253,48 +322,55 @@ class BM25Index:
             if doc_ids is not None:
                 scored = self.score(query, doc_ids)
                 return sorted(scored.items(), key=lambda item: -item[1])[:k]
-            terms = [t for t in self._query_terms(query) if t in self._postings]
+            terms = self._query_terms(query)
             if not terms:
                 return []
             acc = self._score_all(terms)
-            hits = np.flatnonzero(acc > 0)
+            hits = self._hits(acc)
             if hits.size > k:
                 hits = hits[np.argpartition(-acc[hits], k - 1)[:k]]
             hits = hits[np.argsort(-acc[hits], kind="stable")]
             return [(self._doc_of[s], float(acc[s])) for s in hits.tolist()]
 
-    def _norms(self) -> tuple[float, float]:
+    def _norms(self) -> tuple[int, float]:
         n_docs = len(self._slot_of)
         avg = self._total_length / n_docs if n_docs else 0.0
-        return float(n_docs), avg if avg > 0 else 1.0
+        return n_docs, avg if avg > 0 else 1.0
 
-    def _score_all(self, terms: list[str]) -> np.ndarray:
+    def _term_scores(self, tfs: np.ndarray, lengths: np.ndarray, idf: np.ndarray | float) -> np.ndarray:
         n_docs, avg_len = self._norms()
         k1, b = self.k1, self.b
+        norm = k1 * (1.0 - b + b * lengths / avg_len)
+        return idf * tfs * (k1 + 1.0) / (tfs + norm)
+
+    def _score_all(self, terms: list[int]) -> np.ndarray:
+        """Scores of every slot (dead ones included), walking the postings of ``terms``."""
+        n_docs = self._norms()[0]
         acc = np.zeros(len(self._doc_of), dtype=np.float64)
-        for term in terms:
-            slots, tfs = self._postings[term].arrays()
-            idf = self._idf(len(slots), int(n_docs))
-            norm = k1 * (1.0 - b + b * self._lengths[slots] / avg_len)
+        for tid in terms:
+            slots, tfs = _pairs(self._postings[tid])  # type: ignore[arg-type]
             # Slots are unique within a posting list, so fancy-index += is exact.
-            acc[slots] += idf * tfs * (k1 + 1.0) / (tfs + norm)
+            acc[slots] += self._term_scores(tfs, self._lengths[slots], self._idf(self._df(tid), n_docs))
         return acc
 
-    def _score_direct(self, terms: list[str], slots: list[int]) -> dict[Hashable, float]:
-        n_docs, avg_len = self._norms()
-        k1, b = self.k1, self.b
-        out: dict[Hashable, float] = {}
-        postings = [
-            (self._postings[t].weights, self._idf(len(self._postings[t].weights), int(n_docs)))
-            for t in terms
-        ]
-        for slot in slots:
-            norm = k1 * (1.0 - b + b * float(self._lengths[slot]) / avg_len)
-            total = 0.0
-            for weights, idf in postings:
-                tf = weights.get(slot)
-                if tf is not None:
-                    total += idf * tf * (k1 + 1.0) / (tf + norm)
-            if total > 0:
-                out[self._doc_of[slot]] = total  # type: ignore[index]
-        return out
+    def _hits(self, acc: np.ndarray) -> np.ndarray:
+        """Slots with a positive score in ``acc``, tombstones left out."""
+        hits = np.flatnonzero(acc > 0)
+        return hits[self._live[hits]] if self._dead else hits
+
+    def _score_direct(self, terms: list[int], slots: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of a few slots, from their own term lists (independent of posting sizes)."""
+        own = [self._doc_terms[s] for s in slots]
+        counts = np.fromiter((len(o) // 2 for o in own), dtype=np.intp, count=len(own))  # type: ignore[arg-type]
+        tids, tfs = _pairs(array("i", b"".join(o.tobytes() for o in own)))  # type: ignore[union-attr]
+        rows = np.repeat(np.arange(len(slots)), counts)
+        query = np.asarray(terms, dtype=np.intp)
+        hit = np.isin(tids, query)
+        tids, tfs, rows = tids[hit], tfs[hit], rows[hit]
+        n_docs = self._norms()[0]
+        idf_of = {tid: self._idf(self._df(tid), n_docs) for tid in terms}
+        idfs = np.fromiter((idf_of[t] for t in tids.tolist()), dtype=np.float64, count=len(tids))
+        picked = np.asarray(slots, dtype=np.intp)
+        scores = np.zeros(len(slots), dtype=np.float64)
+        np.add.at(scores, rows, self._term_scores(tfs, self._lengths[picked[rows]], idfs))
+        return picked, scores
