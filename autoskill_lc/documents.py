@@ -82,9 +82,54 @@ def copied_metadata(metadata: Any) -> dict[str, Any]:
     return dict(metadata)
 
 
+def _validated_document(doc_id: str | None, text: str, metadata: dict[str, Any]) -> Document:
+    return Document(id=doc_id, page_content=text, metadata=metadata)
+
+
+def _prebuilt_document(doc_id: str | None, text: str, metadata: dict[str, Any]) -> Document:
+    # What pydantic's own ``model_construct`` does, minus its per-field loop: set the
+    # instance dict and the bookkeeping attributes directly. Only for values the validator
+    # would keep as they are (a str id, a str text, a fresh dict), which stored records
+    # always are; about 3x faster than validating, which is a third of a user-filtered
+    # search's time.
+    document = _new_document(Document)
+    _set(document, "__dict__", {"id": doc_id, "metadata": metadata, "page_content": text, "type": "Document"})
+    _set(document, "__pydantic_fields_set__", {"id", "metadata", "page_content"})
+    _set(document, "__pydantic_extra__", None)
+    _set(document, "__pydantic_private__", None)
+    return document
+
+
+_new_document = object.__new__
+_set = object.__setattr__
+
+
+def _document_builder() -> Any:
+    """The fast builder if it makes exactly what ``Document(...)`` makes on this
+    langchain-core and pydantic, else the validating constructor."""
+    try:
+        sample = {"user_id": "u1", "n": 1}
+        fast = _prebuilt_document("id-1", "text", dict(sample))
+        slow = _validated_document("id-1", "text", dict(sample))
+        same = (fast == slow and fast.__dict__ == slow.__dict__ and list(fast.__dict__) == list(slow.__dict__)
+                and fast.model_fields_set == slow.model_fields_set
+                and fast.__pydantic_extra__ == slow.__pydantic_extra__
+                and fast.__pydantic_private__ == slow.__pydantic_private__
+                and fast.model_dump() == slow.model_dump() and repr(fast) == repr(slow))
+    except Exception:  # noqa: BLE001 - any difference in the framework's internals: validate
+        same = False
+    return _prebuilt_document if same else _validated_document
+
+
+_build_document = _document_builder()
+
+
 def record_to_document(record: Record) -> Document:
     """A stored plain record as the Document that was added (metadata copied, never shared)."""
-    return Document(id=record.id, page_content=record.text, metadata=copied_metadata(record.metadata))
+    metadata = copied_metadata(record.metadata)
+    if type(record.id) is str and type(record.text) is str:
+        return _build_document(record.id, record.text, metadata)
+    return Document(id=record.id, page_content=record.text, metadata=metadata)
 
 
 def is_skill_document(document: Document) -> bool:

@@ -977,7 +977,7 @@ def _ranked(row_ids: np.ndarray, row_scores: np.ndarray, k: int) -> list[tuple[i
     """Best ``k`` of one row, by score descending then id ascending (deterministic ties)."""
     if row_ids.size <= k and row_ids.size and row_ids.min() >= 0:  # the common small case
         order = np.lexsort((row_ids, -row_scores))
-        return [(int(row_ids[j]), float(row_scores[j])) for j in order]
+        return list(zip(row_ids[order].tolist(), row_scores[order].tolist()))
     valid = row_ids >= 0  # FAISS pads with -1
     if not valid.all():
         row_ids, row_scores = row_ids[valid], row_scores[valid]
@@ -987,4 +987,4 @@ def _ranked(row_ids: np.ndarray, row_scores: np.ndarray, k: int) -> list[tuple[i
         keep = row_scores >= kth
         row_ids, row_scores = row_ids[keep], row_scores[keep]
     order = np.lexsort((row_ids, -row_scores))[:k]
-    return [(int(row_ids[j]), float(row_scores[j])) for j in order]
+    return list(zip(row_ids[order].tolist(), row_scores[order].tolist()))

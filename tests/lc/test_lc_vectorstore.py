@@ -218,3 +218,26 @@ async def test_async_methods(alice) -> None:  # type: ignore[no-untyped-def]
     assert await alice.aget_by_ids([ids[0]]) == []
     by_vector = await alice.asimilarity_search_by_vector(alice.embeddings.embed_query(DEPLOY_STEPS), k=1)
     assert by_vector[0].metadata["name"] == "deploy-service"
+
+
+def test_records_come_back_as_documents_identical_to_validated_ones() -> None:
+    # record_to_document skips pydantic validation when its self-check shows the result is
+    # the same object Document(...) makes; on the pinned versions it must take that path.
+    from langchain_core.load import dumpd
+
+    from autoskill.store import Record
+    from autoskill_lc import documents
+
+    assert documents._build_document is documents._prebuilt_document
+    metadata = {"user_id": "u1", "n": 3, "nested": {"a": [1, 2]}, 5: "int key"}
+    record = Record(id="r1", text="deploy note", metadata=metadata)
+    fast = documents.record_to_document(record)
+    slow = Document(id="r1", page_content="deploy note", metadata=metadata)
+    assert type(fast) is Document and fast == slow and repr(fast) == repr(slow)
+    assert fast.model_fields_set == slow.model_fields_set and dumpd(fast) == dumpd(slow)
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert Document.model_validate(fast.model_dump()) == fast
+    fast.metadata["nested"]["a"].append(3)  # a copy: the stored record is untouched
+    fast.page_content = "changed"  # assignment works as on any Document
+    assert record.metadata["nested"]["a"] == [1, 2] and fast.page_content == "changed"
+    assert documents._validated_document("r1", "deploy note", dict(metadata)) == slow
