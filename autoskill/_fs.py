@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from autoskill.errors import ResourceAccessError
 
@@ -15,12 +17,18 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = True) -> 
     The data goes to a temporary file in the same folder, is flushed (and fsync'd unless
     ``fsync`` is False, for bulk paths that sync once at the end), then renamed over.
     """
+    atomic_write_with(path, lambda handle: handle.write(data), fsync=fsync)
+
+
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], object], *, fsync: bool = True) -> None:
+    """:func:`atomic_write_bytes` for content that ``write`` streams into an open file
+    (large content never held in memory whole)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             if fsync:
                 os.fsync(handle.fileno())

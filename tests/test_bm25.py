@@ -294,3 +294,98 @@ def test_index_keeps_a_few_hundred_bytes_per_document() -> None:
     tracemalloc.stop()
     assert len(index) == 2_000
     assert per_doc < 1_200, per_doc
+
+
+def _churned_index(seed: int) -> tuple[BM25Index, dict[int, dict[str, str]]]:
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(80)] + ["部署", "服务", "déploiement"]
+    index = BM25Index()
+    docs: dict[int, dict[str, str]] = {}
+    for i in range(400):
+        docs[i] = {"name": " ".join(rng.choice(vocab, 2)), "instructions": " ".join(rng.choice(vocab, 12))}
+        index.add(i, docs[i])
+    for i in range(0, 400, 3):  # tombstones, some compacted, some not
+        index.remove(i)
+        del docs[i]
+    return index, docs
+
+
+def test_save_and_load_give_the_same_scores_and_stay_writable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    index, docs = _churned_index(1)
+    path = tmp_path / "lexical.bin"
+    index.save(path, {"seq": 42})
+    loaded, meta = BM25Index.load(path)
+    assert meta == {"seq": 42} and len(loaded) == len(docs) and loaded.doc_ids() == set(docs)
+    for query in ["w1 w2 w3", "部署 服务", "w79 déploiement w5", "absent"]:
+        assert loaded.score(query) == pytest.approx(index.score(query), rel=1e-12)
+        assert loaded.max_score(query) == pytest.approx(index.max_score(query), rel=1e-12)
+        assert loaded.score(query, list(docs)[:20]) == pytest.approx(index.score(query, list(docs)[:20]))
+    # Both go on the same way after more writes (reused slots and term ids included).
+    for target in (index, loaded):
+        target.remove(1)
+        target.add(1000, {"name": "w1 fresh", "instructions": "w2 部署"})
+        target.add(2, {"name": "w3"})
+    assert loaded.score("w1 w2 w3 fresh 部署") == pytest.approx(index.score("w1 w2 w3 fresh 部署"), rel=1e-12)
+    empty = BM25Index()
+    empty.save(tmp_path / "empty.bin")
+    again, _ = BM25Index.load(tmp_path / "empty.bin")
+    assert len(again) == 0 and again.score("w1") == {}
+    again.add(5, {"name": "w1"})
+    assert list(again.score("w1")) == [5]
+
+
+def test_load_refuses_damaged_foreign_or_mismatched_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    index, _ = _churned_index(2)
+    path = tmp_path / "lexical.bin"
+    index.save(path)
+    with pytest.raises(ValueError, match="other parameters"):
+        BM25Index.load(path, k1=2.0)
+    with pytest.raises(ValueError, match="other parameters"):
+        BM25Index.load(path, {"name": 1.0})
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "flipped.bin").write_bytes(bytes(data))
+    with pytest.raises(ValueError):
+        BM25Index.load(tmp_path / "flipped.bin")
+    (tmp_path / "cut.bin").write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError):
+        BM25Index.load(tmp_path / "cut.bin")
+    (tmp_path / "other.bin").write_bytes(b"not an index")
+    with pytest.raises(ValueError):
+        BM25Index.load(tmp_path / "other.bin")
+    with pytest.raises(OSError):
+        BM25Index.load(tmp_path / "absent.bin")
+    # A well-formed file (checksum and all) with out-of-range content is refused by the checks.
+    from autoskill.retrieval.packed_file import read_packed, write_packed
+
+    arrays, trailer = read_packed(path)
+    forged = {name: value.copy() for name, value in arrays.items()}
+    forged["postings"][0] = 10**6
+    write_packed(tmp_path / "forged.bin", forged, {k: v for k, v in trailer.items() if k != "sections"})
+    with pytest.raises(ValueError, match="missing document"):
+        BM25Index.load(tmp_path / "forged.bin")
+    retyped = {**arrays, "lengths": arrays["lengths"].astype(np.float32)}
+    write_packed(tmp_path / "retyped.bin", retyped, {k: v for k, v in trailer.items() if k != "sections"})
+    with pytest.raises(ValueError, match="not a autoskill-bm25"):
+        BM25Index.load(tmp_path / "retyped.bin")
+    with pytest.raises(TypeError, match="int document ids"):
+        build().save(tmp_path / "str-ids.bin")
+
+
+def test_ties_rank_by_id_whatever_the_insertion_order() -> None:
+    docs = {i: {"name": "deploy", "instructions": "step"} for i in range(30)}
+    forward, backward = BM25Index(), BM25Index()
+    for i in docs:
+        forward.add(i, docs[i])
+    for i in reversed(list(docs)):
+        backward.add(i, docs[i])
+    backward.remove(3)
+    backward.add(3, docs[3])  # into a reused slot
+    expected = [(i, forward.top("deploy", 1)[0][1]) for i in range(5)]
+    for index in (forward, backward):
+        assert index.top("deploy", 5) == expected
+        assert index.top("deploy", 5, doc_ids=range(29, -1, -1)) == expected
+    mixed = BM25Index()
+    mixed.add("a", {"name": "deploy"})
+    mixed.add(1, {"name": "deploy"})
+    assert len(mixed.top("deploy", 2)) == 2  # ids that do not compare: still ranked

@@ -18,10 +18,12 @@ import struct
 import threading
 from array import array
 from collections.abc import Hashable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autoskill.retrieval.packed_file import Section, read_packed, write_packed
 from autoskill.retrieval.text import tokenize
 
 __all__ = ["DEFAULT_FIELD_WEIGHTS", "BM25Index"]
@@ -315,22 +317,23 @@ class BM25Index:
     def top(
         self, query: str, k: int, doc_ids: Iterable[Hashable] | None = None
     ) -> list[tuple[Hashable, float]]:
-        """The ``k`` best ``(doc_id, score)`` pairs, best first."""
+        """The ``k`` best ``(doc_id, score)`` pairs, best first; equal scores by ascending id
+        (when the ids compare), so the order does not depend on the index's history."""
         if k <= 0:
             return []
         with self._lock:
             if doc_ids is not None:
-                scored = self.score(query, doc_ids)
-                return sorted(scored.items(), key=lambda item: -item[1])[:k]
+                return _best(list(self.score(query, doc_ids).items()), k)
             terms = self._query_terms(query)
             if not terms:
                 return []
             acc = self._score_all(terms)
             hits = self._hits(acc)
-            if hits.size > k:
-                hits = hits[np.argpartition(-acc[hits], k - 1)[:k]]
-            hits = hits[np.argsort(-acc[hits], kind="stable")]
-            return [(self._doc_of[s], float(acc[s])) for s in hits.tolist()]
+            if hits.size > k:  # the k best and everything tied with the k-th
+                kth = np.partition(acc[hits], hits.size - k)[hits.size - k]
+                hits = hits[acc[hits] >= kth]
+            doc_of = self._doc_of
+            return _best([(doc_of[s], v) for s, v in zip(hits.tolist(), acc[hits].tolist())], k)
 
     def _norms(self) -> tuple[int, float]:
         n_docs = len(self._slot_of)
@@ -374,3 +377,140 @@ class BM25Index:
         scores = np.zeros(len(slots), dtype=np.float64)
         np.add.at(scores, rows, self._term_scores(tfs, self._lengths[picked[rows]], idfs))
         return picked, scores
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def doc_ids(self) -> set[Hashable]:
+        """The ids of the indexed documents."""
+        with self._lock:
+            return set(self._slot_of)
+
+    def params(self) -> dict[str, Any]:
+        """The scoring parameters (what :meth:`load` compares against)."""
+        return {"field_weights": dict(self.field_weights), "default_weight": self.default_weight,
+                "k1": self.k1, "b": self.b}
+
+    def save(self, path: str | Path, meta: Mapping[str, Any] | None = None) -> None:
+        """Write the index to one file, atomically (document ids must be ints).
+
+        Args:
+            path: The file to write.
+            meta: JSON-serialisable values stored alongside and returned by :meth:`load`
+                (a store records which ledger change the index reflects).
+        """
+        with self._lock:
+            if self._dead:
+                self._compact()
+            slots = len(self._doc_of)
+            ids = np.zeros(slots, dtype=np.int64)
+            live = self._live[:slots].copy()
+            for slot, doc_id in enumerate(self._doc_of):
+                if doc_id is not None:
+                    if type(doc_id) is not int:
+                        raise TypeError(f"only int document ids can be saved, got {doc_id!r}")
+                    ids[slot] = doc_id
+            sections: dict[str, Section] = {
+                "terms": np.frombuffer("\n".join(t or "" for t in self._terms).encode("utf-8"), dtype=np.uint8),
+                "posting_offsets": _offsets(self._postings),
+                "postings": self._postings,  # streamed array by array, never joined in memory
+                "doc_offsets": _offsets(self._doc_terms),
+                "doc_pairs": self._doc_terms,
+                "doc_ids": ids,
+                "live": live,
+                "lengths": self._lengths[:slots].copy(),
+            }
+            # Derived data: no fsync; a file torn by a crash fails its checksum and is rebuilt.
+            write_packed(path, sections, {"format": _FILE_FORMAT, "params": self.params(), "meta": dict(meta or {})})
+
+    @classmethod
+    def load(cls, path: str | Path, field_weights: Mapping[str, float] | None = None, *,
+             default_weight: float = 1.0, k1: float = 1.2, b: float = 0.75) -> tuple[BM25Index, dict[str, Any]]:
+        """Read an index written by :meth:`save`, with the parameters it must have.
+
+        Returns:
+            The index and the ``meta`` it was saved with.
+
+        Raises:
+            ValueError: The file is damaged, from another version, or was built with other
+                parameters (the message says which). ``OSError`` when it cannot be read.
+        """
+        index = cls(field_weights, default_weight=default_weight, k1=k1, b=b)
+        arrays, header = read_packed(path)
+        if header.get("format") != _FILE_FORMAT or {k: v.dtype.str for k, v in arrays.items()} != _FILE_ARRAYS:
+            raise ValueError(f"{path}: not a {_FILE_FORMAT} file")
+        if header.get("params") != index.params():
+            raise ValueError(f"{path}: built with other parameters ({header.get('params')})")
+        index._restore(arrays, str(path))
+        meta = header.get("meta")
+        return index, meta if isinstance(meta, dict) else {}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray], name: str) -> None:
+        """Fill an empty index from saved arrays, after checking they fit together."""
+        terms = bytes(arrays["terms"]).decode("utf-8").split("\n") if arrays["terms"].size else []
+        ids, live, lengths = arrays["doc_ids"], arrays["live"], arrays["lengths"]
+        slots = ids.shape[0]
+        postings, doc_pairs = arrays["postings"], arrays["doc_pairs"]
+        post_offsets, doc_offsets = arrays["posting_offsets"], arrays["doc_offsets"]
+        problems = []
+        if not (live.shape == lengths.shape == (slots,) and post_offsets.shape == (len(terms) + 1,)
+                and doc_offsets.shape == (slots + 1,)):
+            problems.append("array sizes disagree")
+        else:
+            for label, offsets, packed in (("postings", post_offsets, postings), ("documents", doc_offsets, doc_pairs)):
+                steps = np.diff(offsets)
+                if offsets[0] != 0 or offsets[-1] != packed.size or (steps < 0).any() or (steps % 2).any():
+                    problems.append(f"{label} offsets are out of range")
+            if not problems:
+                keys, tids = postings[0::2], doc_pairs[0::2]
+                if keys.size and (keys.min() < 0 or keys.max() >= slots or not live[keys].all()):
+                    problems.append("a posting names a missing document")
+                if tids.size and (tids.min() < 0 or tids.max() >= len(terms)):
+                    problems.append("a document names a missing term")
+                if keys.size != tids.size:
+                    problems.append("postings and documents disagree")
+                if not np.isfinite(lengths).all() or (lengths < 0).any():
+                    problems.append("bad document lengths")
+                if np.unique(ids[live]).size != int(live.sum()):
+                    problems.append("repeated document ids")
+        if problems:
+            raise ValueError(f"{name}: {'; '.join(problems)}")
+        # One array each, then slices of it (a C-level copy per term or document).
+        all_postings, all_pairs = array("i"), array("i")
+        all_postings.frombytes(memoryview(np.ascontiguousarray(postings)).cast("B"))
+        all_pairs.frombytes(memoryview(np.ascontiguousarray(doc_pairs)).cast("B"))
+        bounds = post_offsets.tolist()
+        self._terms = [term or None for term in terms]
+        self._postings = [all_postings[a:z] if term else None for term, a, z in zip(terms, bounds, bounds[1:])]
+        self._term_id = {term: tid for tid, term in enumerate(terms) if term}
+        self._free_terms = [tid for tid, term in enumerate(terms) if not term]
+        bounds = doc_offsets.tolist()
+        alive = live.tolist()
+        doc_ids = ids.tolist()
+        self._doc_of = [d if a else None for d, a in zip(doc_ids, alive)]
+        self._doc_terms = [all_pairs[a:z] if on else None for on, a, z in zip(alive, bounds, bounds[1:])]
+        self._slot_of = {d: slot for slot, (d, a) in enumerate(zip(doc_ids, alive)) if a}
+        self._free = [slot for slot, a in enumerate(alive) if not a]
+        capacity = max(64, slots)
+        self._lengths = np.zeros(capacity, dtype=np.float64)
+        self._lengths[:slots] = np.where(live, lengths, 0.0)
+        self._live = np.zeros(capacity, dtype=bool)
+        self._live[:slots] = live
+        self._total_length = float(self._lengths.sum())
+
+
+def _best(pairs: list[tuple[Hashable, float]], k: int) -> list[tuple[Hashable, float]]:
+    """The ``k`` best pairs by score, ties by id when the ids are comparable."""
+    try:
+        return sorted(pairs, key=lambda item: (-item[1], item[0]))[:k]  # type: ignore[operator]
+    except TypeError:  # ids of mixed types
+        return sorted(pairs, key=lambda item: -item[1])[:k]
+
+
+_FILE_FORMAT = "autoskill-bm25/1"
+_FILE_ARRAYS = {"terms": "|u1", "posting_offsets": "<i8", "postings": "<i4", "doc_offsets": "<i8",
+                "doc_pairs": "<i4", "doc_ids": "<i8", "live": "|b1", "lengths": "<f8"}
+
+
+def _offsets(packed: list[array | None]) -> np.ndarray:
+    sizes = np.fromiter((0 if p is None else len(p) for p in packed), dtype=np.int64, count=len(packed))
+    return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)])

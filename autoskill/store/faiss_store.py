@@ -185,9 +185,11 @@ class FaissSkillStore:
         self._record_partitions: dict[str, set[str]] = {}  # namespace -> its partitions
         self._seq = 0
         self._data_version = -1
-        # Built on the first lexical query, then kept in step with every change: building
-        # it means tokenising every skill, which opening a large store should not pay for.
+        # Loaded (or built) on the first lexical query, then kept in step with every change:
+        # building it means tokenising every skill, which opening a large store should not
+        # pay for. "Dirty" means it holds changes its saved copy (if any) lacks.
         self._lexical: BM25Index | None = None
+        self._lexical_dirty = False
         self._library_partitions: set[str] = set()
         self._load_all()
 
@@ -286,6 +288,7 @@ class FaissSkillStore:
             self._cache_skill(vid, skill)
         if self._lexical is not None:
             self._lexical.add(vid, skill_lexical_fields(skill))
+            self._lexical_dirty = True
 
     def _cache_skill(self, vid: int, skill: Skill) -> None:
         self._parsed[vid] = skill
@@ -300,6 +303,7 @@ class FaissSkillStore:
             self._skill_vid.pop(head[0], None)
             if self._lexical is not None:
                 self._lexical.remove(vid)
+                self._lexical_dirty = True
 
     def _skill(self, vid: int) -> Skill | None:
         """The skill behind a vector id: from the cache, else parsed from its ledger row."""
@@ -839,13 +843,48 @@ class FaissSkillStore:
                 if vid in skills and flt.admits(skills[vid])][:k]
 
     def _lexical_index(self) -> BM25Index:
+        """The BM25 index over every skill: a saved one brought up to date, else built."""
         if self._lexical is None:
-            index = BM25Index()
-            for vid, skill in self._iter_skills():
-                if vid in self._heads:  # the ledger may be ahead of us; _sync brings the rest
-                    index.add(vid, skill_lexical_fields(skill))
+            index = None
+            saved = self._saved_lexical()
+            if saved is not None:
+                index = self._caught_up_lexical(*saved)
+            if index is None:
+                index = BM25Index()
+                for vid, skill in self._iter_skills():
+                    if vid in self._heads:  # the ledger may be ahead of us; _sync brings the rest
+                        index.add(vid, skill_lexical_fields(skill))
+                self._lexical_dirty = True
             self._lexical = index
         return self._lexical
+
+    def _saved_lexical(self) -> tuple[BM25Index, int] | None:
+        """A lexical index saved earlier and the change seq it reflects (the local store keeps one)."""
+        return None
+
+    def _caught_up_lexical(self, index: BM25Index, since: int) -> BM25Index | None:
+        """``index`` (saved at change ``since``) with the skills changed since then re-indexed;
+        None when rebuilding is the better (or the only right) way."""
+        self._apply_changes()  # our heads as of the ledger's latest change
+        if since > self._seq:
+            return None  # saved from a ledger that has since gone back (a restored backup)
+        # Changes after _seq (a writer elsewhere, just now) reach it through _sync later.
+        changes = [change for change in self._ledger.changes_since(since) if change[0] <= self._seq]
+        if len(changes) > max(1_000, len(self._heads) // 2):
+            return None  # re-reading most skills anyway: build afresh
+        vids = {vid for _, vid, _ in changes}
+        for vid in vids:
+            index.remove(vid)
+        present = [vid for vid in vids if vid in self._heads]
+        skills = self._skills_of(present)
+        for vid in present:
+            if vid in skills:
+                index.add(vid, skill_lexical_fields(skills[vid]))
+        if index.doc_ids() != self._heads.keys():
+            logger.warning("the saved lexical index disagrees with the ledger; rebuilding it")
+            return None
+        self._lexical_dirty = bool(vids)
+        return index
 
     def lexical_search(self, query: str, k: int, flt: SkillFilter) -> list[tuple[Skill, float]]:
         """The ``k`` best BM25 matches ``flt`` admits, with scores in [0, 1].

@@ -5,8 +5,9 @@ Layout::
     <root>/
       autoskill.json          manifest: schema version, embedder identity, dimensions
       ledger.sqlite3          the ledger (WAL): skills, versions, usage, records, changes
-      .index/                 the saved vector index and the ledger change it reflects
-                              (derived data: deleted or stale, it is rebuilt from the ledger)
+      .index/                 the saved vector index and the ledger change it reflects, and
+                              the saved BM25 index (lexical.bin) once a hybrid search built it
+                              (derived data: deleted or stale, they are rebuilt from the ledger)
       .write.lock             held by the process that is writing (flock)
       .trash/                 deleted skill folders, parked for a moment before removal
       Users/<user>/<name>/SKILL.md            users' skills (hand edits become versions)
@@ -45,6 +46,7 @@ from autoskill.embeddings.base import Embedder
 from autoskill.errors import EmbedderMismatchError, SkillParseError, StoreCorruptError, StoreError
 from autoskill.skill.folder import find_skill_file, load_skill_dir
 from autoskill.skill.model import Skill
+from autoskill.retrieval.bm25 import BM25Index
 from autoskill.retrieval.vector_index import APPROX_THRESHOLD, VectorIndex
 from autoskill.skill.normalize import utc_timestamp
 from autoskill.store.faiss_store import FaissSkillStore
@@ -59,6 +61,7 @@ MANIFEST = "autoskill.json"
 LEDGER = "ledger.sqlite3"
 INDEX_DIR = ".index"
 _INDEX_STATE = "state.json"
+_LEXICAL_FILE = "lexical.bin"
 # With check_files="auto", trees up to this many skill files are checked while opening;
 # larger ones in a background thread (hashing 100k files takes seconds).
 SYNC_CHECK_LIMIT = 5_000
@@ -227,18 +230,37 @@ class LocalSkillStore(FaissSkillStore):
         if len(self._index) >= _SAVE_AFTER_REBUILD:
             self.save_index()
 
+    def _saved_lexical(self) -> tuple[BM25Index, int] | None:
+        path = self.root / INDEX_DIR / _LEXICAL_FILE
+        try:
+            index, meta = BM25Index.load(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("%s: %s; rebuilding the lexical index from the ledger", path, exc)
+            return None
+        seq = meta.get("seq")
+        if meta.get("store_uid") != self._ledger.get_meta("store_uid") or type(seq) is not int:
+            return None  # another ledger's (restored, migrated)
+        return index, seq
+
+    def _store_uid(self) -> str:
+        uid = self._ledger.get_meta("store_uid")
+        if uid is None:
+            with self._ledger.transaction():
+                uid = uuid.uuid4().hex
+                self._ledger.set_meta("store_uid", uid)
+        return uid
+
     def save_index(self) -> None:
-        """Save the vector index (with the ledger change it reflects) for fast opening.
+        """Save the vector index (with the ledger change it reflects) for fast opening, and
+        the lexical index if one was built or changed here.
 
         Called by :meth:`close` when the index changed, and after a large rebuild.
         """
         with self._lock, self._write_lock():
             self._apply_changes()  # under the write lock: the index is exactly the ledger at _seq
-            uid = self._ledger.get_meta("store_uid")
-            if uid is None:
-                with self._ledger.transaction():
-                    uid = uuid.uuid4().hex
-                    self._ledger.set_meta("store_uid", uid)
+            uid = self._store_uid()
             self._index.save(self.root / INDEX_DIR)
             # The state goes last: a crash before it leaves an older seq, and replaying
             # changes onto a newer index is harmless (each reload reads the ledger).
@@ -246,6 +268,14 @@ class LocalSkillStore(FaissSkillStore):
                      "vectors": len(self._index), "saved_at": utc_timestamp()}
             atomic_write_text(self.root / INDEX_DIR / _INDEX_STATE, json.dumps(state, indent=2))
             self._saved_seq = self._seq
+            self._save_lexical(uid)
+
+    def _save_lexical(self, uid: str) -> None:
+        """Save the lexical index when it holds changes its file lacks (call under both locks)."""
+        if self._lexical is None or not self._lexical_dirty:
+            return
+        self._lexical.save(self.root / INDEX_DIR / _LEXICAL_FILE, {"seq": self._seq, "store_uid": uid})
+        self._lexical_dirty = False
 
     def close(self) -> None:
         """Stop the background file check, save the index if it changed, release the ledger.
@@ -263,6 +293,10 @@ class LocalSkillStore(FaissSkillStore):
                     changed = self._saved_seq != self._seq or self._index.has_unsaved_changes()
                 if changed and len(self._index):
                     self.save_index()
+                elif self._lexical is not None and self._lexical_dirty:
+                    with self._lock, self._write_lock():
+                        self._apply_changes()
+                        self._save_lexical(self._store_uid())
         except (OSError, StoreError, sqlite3.Error) as exc:  # the index is derived data: never fail a close
             logger.warning("could not save the vector index of %s: %s", self.root, exc)
         super().close()

@@ -182,3 +182,98 @@ def test_store_config_passes_index_and_check_options(tmp_path: Path) -> None:
     sdk.close()
     mem = AutoSkill(store={"provider": "inmemory", "approx_threshold": 123})
     assert mem.store.index.approx_threshold == 123
+
+
+# -- the saved lexical (BM25) index -------------------------------------------------------
+
+
+def lexical_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count lexical indexes built by reading every skill from the ledger."""
+    calls: list[int] = []
+    real = faiss_store.FaissSkillStore._iter_skills
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(faiss_store.FaissSkillStore, "_iter_skills", spy)
+    return calls
+
+
+def lexical_hits(store: LocalSkillStore, text: str, user: str = "u1") -> list[tuple[str, float]]:
+    return [(s.name, round(score, 9)) for s, score in store.lexical_search(text, 5, SkillFilter(user_id=user))]
+
+
+QUERIES = ["task 17 project 3", "rotate kafka certificates", "written by another process", "check 5"]
+
+
+def test_lexical_index_is_saved_and_caught_up_with_later_writes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalSkillStore(tmp_path, EMBEDDER)
+    store.upsert_many(skills(30) + skills(5, user="u2"))
+    lexical_hits(store, "task 1")  # builds it
+    store.close()  # nothing else changed: the lexical index alone is saved
+    assert (tmp_path / INDEX_DIR / "lexical.bin").is_file()
+    # Later writes it does not hold: this process's and another one's.
+    writer = LocalSkillStore(tmp_path, EMBEDDER, check_files=False)
+    writer.upsert_many(skills(1, start=100))
+    writer.upsert(writer.get_by_name("task-3", scope="user", owner="u1").evolve(
+        description="Rotate the kafka certificates"))
+    writer.delete(writer.get_by_name("task-5", scope="user", owner="u1").id)
+    writer.close()  # the lexical index was never loaded here: its file stays as it was
+    script = textwrap.dedent(f"""
+        import os
+        from autoskill.embeddings import HashingEmbedder
+        from autoskill.skill import Skill
+        from autoskill.store import LocalSkillStore
+        s = LocalSkillStore({str(tmp_path)!r}, HashingEmbedder(dims=64))
+        s.upsert(Skill(name="other-process", description="Written by another process", user_id="u1"))
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    builds = lexical_builds(monkeypatch)
+    again = LocalSkillStore(tmp_path, EMBEDDER, check_files=False)
+    got = {q: lexical_hits(again, q) for q in QUERIES}
+    assert builds == []  # loaded and caught up, not rebuilt
+    assert got["rotate kafka certificates"][0][0] == "task-3"
+    assert got["written by another process"][0][0] == "other-process"
+    assert all(name != "task-5" for hits in got.values() for name, _ in hits)
+    again.close()  # it caught up: saved again
+    monkeypatch.undo()
+    fresh = LocalSkillStore(tmp_path, EMBEDDER, check_files=False)
+    (tmp_path / INDEX_DIR / "lexical.bin").unlink()
+    builds = lexical_builds(monkeypatch)
+    assert {q: lexical_hits(fresh, q) for q in QUERIES} == got  # the same as one built from scratch
+    assert builds == [1]
+    fresh.close()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other-ledger", "disagrees"])
+def test_a_damaged_or_foreign_lexical_index_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    store = LocalSkillStore(tmp_path, EMBEDDER)
+    store.upsert_many(skills(30))
+    expected = {q: lexical_hits(store, q) for q in QUERIES}
+    store.close()
+    path = tmp_path / INDEX_DIR / "lexical.bin"
+    if damage == "garbage":
+        path.write_bytes(b"\x00" * 100)
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-200])
+    else:
+        from autoskill.retrieval.bm25 import BM25Index
+
+        index, meta = BM25Index.load(path)
+        if damage == "other-ledger":
+            meta["store_uid"] = "someone-else"
+        else:  # a skill the ledger does not have, and a change log that does not explain it
+            index.add(10**9, {"name": "ghost"})
+        index.save(path, meta)
+    builds = lexical_builds(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        again = LocalSkillStore(tmp_path, EMBEDDER, check_files=False)
+        assert {q: lexical_hits(again, q) for q in QUERIES} == expected
+    assert builds == [1]
+    if damage != "other-ledger":
+        assert any("lexical index" in r.getMessage() for r in caplog.records)
+    again.close()
