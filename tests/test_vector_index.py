@@ -491,3 +491,28 @@ def test_ties_across_many_partitions_break_by_ascending_id(rng: np.random.Genera
         index.add([1000 - p * 10, 1000 - p * 10 + 1], np.vstack([same, unit(rng, 1)]), f"user:{p}")
     hits = index.search(same[0], 5)
     assert [h[0] for h in hits] == sorted(1000 - p * 10 for p in range(20))[:5]
+
+
+def test_search_unit_matches_search_on_every_path(rng: np.random.Generator) -> None:
+    # search_unit scores one cached flat partition directly; it must agree with search()
+    # there, after writes (the view is rebuilt), and fall back for IVF and many partitions.
+    index = VectorIndex(16, approx_threshold=None, prefix_thresholds={"lib:": 200})
+    index.add(np.arange(0, 30), unit(rng, 30, 16), "user:a")
+    index.add(np.arange(100, 400), unit(rng, 300, 16), "lib:big")
+    index.wait_for_builds()
+    assert index.partition_kind("lib:big") == "ivf"
+
+    def agree() -> None:
+        for query in unit(rng, 5, 16):
+            for k in (1, 5, 30, 50):
+                for parts in (["user:a"], ["lib:big"], ["user:a", "lib:big"], ["nobody"]):
+                    lean = index.search_unit(query, k, parts)
+                    full = index.search(query, k, parts, exact=False)
+                    assert [i for i, _ in lean] == [i for i, _ in full], (k, parts)
+                    assert [s for _, s in lean] == pytest.approx([s for _, s in full], abs=1e-6)
+
+    agree()
+    index.remove([3, 4, 5])
+    index.add(np.arange(30, 35), unit(rng, 5, 16), "user:a")
+    agree()
+    assert index.search_unit(unit(rng, 1, 16)[0], 0, ["user:a"]) == []

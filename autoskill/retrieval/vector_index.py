@@ -735,9 +735,20 @@ class VectorIndex:
         (the store's hot path: no second validation)."""
         if k <= 0:
             return []
-        faiss.omp_set_num_threads(1)
         owned = self._lock.acquire_read()
         try:
+            if type(partitions) is list and len(partitions) == 1:
+                # One small exact partition (a user's records or skills): the hottest path
+                # of all. Its numpy view is kept current at every write; score it directly.
+                view = self._views.get(partitions[0])
+                if view is not None:
+                    matrix, ids = view
+                    row = matrix @ query
+                    if k < row.shape[0]:  # as _search_partition does: the k best, then ranked
+                        best = np.argpartition(row, row.shape[0] - k)[-k:]
+                        return _ranked(ids[best], row[best], k)
+                    return _ranked(ids, row, k)
+            faiss.omp_set_num_threads(1)
             scores, found = self._search_locked(query[None, :], k, self._targets(partitions), False)
         finally:
             self._lock.release_read(owned)
