@@ -7,7 +7,7 @@ working; the figures come from the full run.
 
 Usage::
 
-    python benchmarks/run_all.py                 # the full suite (about an hour on 2 cores)
+    python benchmarks/run_all.py                 # the full suite (about 25 minutes on 2 cores)
     python benchmarks/run_all.py --smoke         # every benchmark at toy sizes
     python benchmarks/run_all.py --only memory store
     python benchmarks/run_all.py --postgres      # also the PostgreSQL backend (starts pgserver)

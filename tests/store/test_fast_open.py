@@ -32,17 +32,22 @@ def skills(n: int, user: str = "u1", start: int = 0) -> list[Skill]:
                   instructions=f"1. step {i}\n2. check {i}", user_id=user) for i in range(start, start + n)]
 
 
-def rebuilt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count rebuilds of the index from the ledger."""
+def counted(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """Count calls of a ``FaissSkillStore`` method (it still runs)."""
     calls: list[int] = []
-    real = faiss_store.FaissSkillStore._index_from_ledger
+    real = getattr(faiss_store.FaissSkillStore, method)
 
     def spy(self):  # type: ignore[no-untyped-def]
         calls.append(1)
         return real(self)
 
-    monkeypatch.setattr(faiss_store.FaissSkillStore, "_index_from_ledger", spy)
+    monkeypatch.setattr(faiss_store.FaissSkillStore, method, spy)
     return calls
+
+
+def rebuilt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count rebuilds of the index from the ledger."""
+    return counted(monkeypatch, "_index_from_ledger")
 
 
 def search_names(store: LocalSkillStore, text: str, user: str = "u1") -> list[str]:
@@ -189,15 +194,7 @@ def test_store_config_passes_index_and_check_options(tmp_path: Path) -> None:
 
 def lexical_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count lexical indexes built by reading every skill from the ledger."""
-    calls: list[int] = []
-    real = faiss_store.FaissSkillStore._iter_skills
-
-    def spy(self):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(self)
-
-    monkeypatch.setattr(faiss_store.FaissSkillStore, "_iter_skills", spy)
-    return calls
+    return counted(monkeypatch, "_iter_skills")
 
 
 def lexical_hits(store: LocalSkillStore, text: str, user: str = "u1") -> list[tuple[str, float]]:
