@@ -516,3 +516,49 @@ def test_search_unit_matches_search_on_every_path(rng: np.random.Generator) -> N
     index.add(np.arange(30, 35), unit(rng, 5, 16), "user:a")
     agree()
     assert index.search_unit(unit(rng, 1, 16)[0], 0, ["user:a"]) == []
+
+
+@pytest.mark.parametrize("k", [1, 10, 40, 41, 299, 300, 400])
+def test_kernel_scan_returns_the_best_rows_and_every_tie_with_the_kth(rng: np.random.Generator, k: int) -> None:
+    # Large flat scans go through FAISS's kernel; it must pick what a full scoring picks,
+    # ties with the k-th score included: here 40 copies of the query share the top score,
+    # more than the kernel's first request past k.
+    from autoskill.retrieval.vector_index import _best_rows, _kernel_best_rows
+
+    matrix = unit(rng, 300)
+    matrix[100:139] = matrix[7]
+    ids = np.arange(1000, 1300, dtype=np.int64)
+    query = matrix[7]
+    full = matrix @ query
+    kth = np.sort(full)[::-1][min(k, 300) - 1]
+    expected = set(ids[full >= kth].tolist())
+    assert len(expected) == (40 if k <= 40 else min(k, 300))
+    for scores, got in (_kernel_best_rows(matrix, ids, query, min(k, 300)), _best_rows(matrix, ids, query, k)):
+        assert set(got.tolist()) == expected
+        np.testing.assert_allclose(scores, full[got - 1000], atol=1e-6)
+
+
+def test_large_exact_partitions_match_brute_force_single_and_batched(
+        rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoskill.retrieval import vector_index
+
+    monkeypatch.setattr(vector_index, "_KERNEL_MIN_ROWS", 500)  # the kernel path at test size
+    index = VectorIndex(DIMS, approx_threshold=None)
+    vectors: dict[int, np.ndarray] = {}
+    for p in range(20):  # one big partition, and many small ones scanned as a merged copy
+        count = 600 if p == 0 else 30
+        vecs = unit(rng, count)
+        vecs[:5] = vecs[0]  # ties inside every partition
+        start = p * 1000
+        index.add(range(start, start + count), vecs, f"user:{p}")
+        vectors.update(zip(range(start, start + count), vecs))
+    queries = unit(rng, 6)
+    queries[0] = vectors[0]  # a query tied with five rows
+    for partitions in (["user:0"], None):
+        allowed = set(range(600)) if partitions else set(vectors)
+        singles = [index.search(q, 7, partitions) for q in queries]
+        for q, got in zip(queries, singles):
+            expected = brute_force(vectors, q, 7, allowed)
+            assert [g[0] for g in got] == [e[0] for e in expected]
+            np.testing.assert_allclose([g[1] for g in got], [e[1] for e in expected], atol=1e-5)
+        assert index.search_batch(queries, 7, partitions) == singles  # bit-identical scores
