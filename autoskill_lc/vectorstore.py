@@ -336,7 +336,11 @@ class SkillVectorStore(VectorStore):
         query = np.asarray(vector, dtype=np.float32)
         if k <= 0:
             return []
-        found = self._record_matches(query, k, flt) + self._skill_matches(query, k, flt, self._owner(user_id))
+        records = self._record_matches(query, k, flt)
+        skills = self._skill_matches(query, k, flt, self._owner(user_id))
+        if not skills:
+            return records  # ranked already (score, then id)
+        found = records + skills
         found.sort(key=lambda m: -m.score)
         return found[:k]
 

@@ -77,6 +77,7 @@ _EAGER_VIEW_MAX = 10_000  # partitions up to this size get their view rebuilt at
 # and numpy has less call overhead.
 _KERNEL_MIN_ROWS = 16_384
 _TIE_SLACK = 8  # extra rows the kernel returns past the k-th, to see ties with it
+_SMALL_RANK = 64  # up to this many candidates are ranked as Python pairs (no numpy calls)
 
 
 class _RWLock:
@@ -960,7 +961,7 @@ def _best_rows(matrix: np.ndarray, ids: np.ndarray, query: np.ndarray, kk: int) 
         return _kernel_best_rows(matrix, ids, query, kk)
     row = matrix @ query
     kth = np.partition(row, n - kk)[n - kk]
-    keep = np.flatnonzero(row >= kth)
+    keep = (row >= kth).nonzero()[0]
     return row[keep], ids[keep]
 
 
@@ -1005,11 +1006,16 @@ def _side_by_side(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
     return out_scores, out_ids
 
 
+def _by_score_then_id(pair: tuple[int, float]) -> tuple[float, int]:
+    return -pair[1], pair[0]
+
+
 def _ranked(row_ids: np.ndarray, row_scores: np.ndarray, k: int) -> list[tuple[int, float]]:
     """Best ``k`` of one row, by score descending then id ascending (deterministic ties)."""
-    if row_ids.size <= k and row_ids.size and row_ids.min() >= 0:  # the common small case
-        order = np.lexsort((row_ids, -row_scores))
-        return list(zip(row_ids[order].tolist(), row_scores[order].tolist()))
+    if row_ids.size <= _SMALL_RANK:  # the common case: sorting a few Python pairs is cheapest
+        pairs = [pair for pair in zip(row_ids.tolist(), row_scores.tolist()) if pair[0] >= 0]  # FAISS pads with -1
+        pairs.sort(key=_by_score_then_id)
+        return pairs[:k]
     valid = row_ids >= 0  # FAISS pads with -1
     if not valid.all():
         row_ids, row_scores = row_ids[valid], row_scores[valid]

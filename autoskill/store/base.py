@@ -110,7 +110,7 @@ class VectorHit:
     similarity: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """A plain document stored beside skills (from a framework vector store).
 
