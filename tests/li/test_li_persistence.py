@@ -62,7 +62,7 @@ def test_persist_and_reload_in_a_new_process(tmp_path: Path) -> None:
     no_pickles(tmp_path)
     code = (
         "import json, sys\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
+        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"  # as pytest sets it up
         "from tests.li.test_li_persistence import snapshot\n"
         "from autoskill_li import SkillVectorStore\n"
         "store = SkillVectorStore.from_persist_path(sys.argv[1])\n"

@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
+from concurrently import run_concurrently
 from reliability_helpers import EMBEDDER
 
 from autoskill import AutoSkill, AutoSkillConfig
@@ -103,25 +103,16 @@ def test_a_running_reader_sees_a_new_skill_without_restarting(tmp_path: Path) ->
 
 
 def test_threads_of_one_process_share_one_sdk(tmp_path: Path) -> None:
-    errors: list[BaseException] = []
     with _sdk(tmp_path) as sdk:
         def work(t: int) -> None:
-            try:
-                for i in range(15):
-                    sdk.add(Skill(name=f"t{t}-s{i}", description=f"thread {t} skill {i}", user_id=f"u{t % 2}"))
-                    for hit in sdk.search(f"thread {t} skill", user_id=f"u{t % 2}"):
-                        assert hit.skill.user_id == f"u{t % 2}"
-                        assert sdk.get(hit.skill.id) is not None
-                    sdk.render_context("thread skill", user_id=f"u{t % 2}", max_tokens=200)
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
-                errors.append(exc)
+            for i in range(15):
+                sdk.add(Skill(name=f"t{t}-s{i}", description=f"thread {t} skill {i}", user_id=f"u{t % 2}"))
+                for hit in sdk.search(f"thread {t} skill", user_id=f"u{t % 2}"):
+                    assert hit.skill.user_id == f"u{t % 2}"
+                    assert sdk.get(hit.skill.id) is not None
+                sdk.render_context("thread skill", user_id=f"u{t % 2}", max_tokens=200)
 
-        threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors, errors
+        run_concurrently(work, 6)
         assert len(sdk.list("u0")) == len(sdk.list("u1")) == 45
         assert sdk.store.check_consistency() == []
     assert check_store(tmp_path, embedder=EMBEDDER).ok

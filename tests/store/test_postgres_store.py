@@ -13,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from concurrently import run_concurrently
 from postgres_server import drop_schema, fresh_schema, postgres_dsn
 
 from autoskill import AutoSkill, AutoSkillConfig
@@ -133,20 +134,7 @@ def test_schema_is_created_once_versioned_and_checked(dsn: str, schema: str) -> 
 
 
 def test_concurrent_opens_of_a_fresh_schema_agree(dsn: str, schema: str) -> None:
-    errors: list[BaseException] = []
-
-    def opener() -> None:
-        try:
-            open_store(dsn, schema).close()
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=opener) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_concurrently(lambda _: open_store(dsn, schema).close(), 4)
 
 
 # -- query plans ---------------------------------------------------------------------------------
@@ -364,11 +352,7 @@ def test_concurrent_writers_never_record_a_version_twice(dsn: str, schema: str) 
                 applied[f"h{index}"] += 1
                 break
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(writer, 4)
     history = hosts[0].history(base.id)
     versions = [v.version for v in history]
     assert len(versions) == len(set(versions)) == 1 + sum(applied.values()) == 61
@@ -394,11 +378,7 @@ def test_windows_are_claimed_exactly_once_across_hosts(dsn: str, schema: str) ->
                 with lock:
                     claims.append(window.id)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(worker, 4)
     assert sorted(claims) == sorted(f"w{i}" for i in range(40))
     assert hosts[1].window_for_run("r7").id == "w7"  # type: ignore[union-attr]
     assert len(hosts[2].list_windows(statuses=("processing",), limit=5)) == 5
@@ -414,11 +394,7 @@ def test_usage_increments_are_atomic(dsn: str, schema: str) -> None:
         for _ in range(25):
             hosts[index].record_usage(list(reversed(ids)) if index % 2 else ids, retrievals=1, successes=1)
 
-    threads = [threading.Thread(target=bump, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(bump, 4)
     assert all(hosts[0].usage(i).retrievals == 100 and hosts[0].usage(i).successes == 100 for i in ids)
     for store in hosts:
         store.close()
