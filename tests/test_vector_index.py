@@ -562,3 +562,20 @@ def test_large_exact_partitions_match_brute_force_single_and_batched(
             assert [g[0] for g in got] == [e[0] for e in expected]
             np.testing.assert_allclose([g[1] for g in got], [e[1] for e in expected], atol=1e-5)
         assert index.search_batch(queries, 7, partitions) == singles  # bit-identical scores
+
+
+def test_kernel_scans_a_read_only_memory_mapped_partition(
+        tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoskill.retrieval import vector_index
+
+    monkeypatch.setattr(vector_index, "_KERNEL_MIN_ROWS", 500)
+    vecs = unit(rng, 800)
+    index = VectorIndex(DIMS, approx_threshold=None)
+    index.add(range(800), vecs, "library:big")
+    index.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, mmap=True)
+    vectors = dict(zip(range(800), vecs))
+    for q in unit(rng, 4):
+        got = loaded.search(q, 10)
+        assert [g[0] for g in got] == [e[0] for e in brute_force(vectors, q, 10, set(vectors))]
+        assert loaded.search_batch(q[None, :], 10) == [got]
