@@ -14,16 +14,20 @@ is stored exactly as given.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.documents import Document
 
-from autoskill.learning.maintain import bump_version
 from autoskill.retrieval.context import render_skill_block
 from autoskill.retrieval.hybrid import SkillHit
+from autoskill.retrieval.skill_documents import (
+    SKILL_FLAG,
+    SKILL_METADATA_KEYS,
+    has_skill_marker,
+    skill_from_document,
+    skill_metadata,
+)
 from autoskill.skill.model import Skill
-from autoskill.skill.skillmd import parse_skill_md
 from autoskill.store.base import Record
 
 __all__ = [
@@ -36,24 +40,6 @@ __all__ = [
     "skill_metadata",
     "skill_to_document",
 ]
-
-SKILL_FLAG = "autoskill_skill"
-SKILL_METADATA_KEYS: tuple[str, ...] = ("skill_id", "name", "version", "user_id", "scope", "tags")
-# Optional metadata keys a skill document may carry to fill the skill's fields.
-_LIST_FIELDS = ("tags", "triggers", "examples", "aliases")
-_TEXT_FIELDS = ("description", "when_to_use")
-
-
-def skill_metadata(skill: Skill) -> dict[str, Any]:
-    """The metadata of a skill Document (the six contract keys, nothing else)."""
-    return {
-        "skill_id": skill.id,
-        "name": skill.name,
-        "version": skill.version,
-        "user_id": skill.user_id,
-        "scope": skill.scope,
-        "tags": list(skill.tags),
-    }
 
 
 def skill_to_document(skill: Skill, **extra_metadata: Any) -> Document:
@@ -137,8 +123,7 @@ def is_skill_document(document: Document) -> bool:
 
     True when its metadata has a ``skill_id`` key, or ``autoskill_skill`` is ``True``.
     """
-    metadata = document.metadata or {}
-    return "skill_id" in metadata or metadata.get(SKILL_FLAG) is True
+    return has_skill_marker(document.metadata)
 
 
 def document_to_skill(
@@ -167,22 +152,5 @@ def document_to_skill(
         SkillValidationError: No usable name, or a field is invalid.
         SkillParseError: ``page_content`` looks like SKILL.md but cannot be parsed.
     """
-    metadata: Mapping[str, Any] = document.metadata or {}
-    text = document.page_content
-    if text.lstrip().startswith("---"):
-        skill = parse_skill_md(text, defaults={"scope": "user", "user_id": user_id})
-    elif existing is not None and text == render_skill_block(existing):
-        skill = existing
-    else:
-        fields: dict[str, Any] = {"name": metadata.get("name") or "", "instructions": text}
-        fields.update({k: str(metadata[k]) for k in _TEXT_FIELDS if metadata.get(k)})
-        fields.update({k: tuple(metadata[k]) for k in _LIST_FIELDS
-                       if isinstance(metadata.get(k), (list, tuple))})
-        skill = Skill(**fields)
-    skill = skill.evolve(scope="user", user_id=user_id, library=None, id=skill_id or "")
-    if existing is not None:
-        changed = skill.content_hash() != existing.content_hash()
-        version = bump_version(existing.version, minor=False) if changed else existing.version
-        skill = skill.evolve(version=version, created_at=existing.created_at, status=existing.status,
-                             provenance=skill.provenance or existing.provenance)
-    return skill
+    return skill_from_document(document.page_content, document.metadata, user_id=user_id,
+                               skill_id=skill_id, existing=existing)

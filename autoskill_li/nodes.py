@@ -15,17 +15,21 @@ LlamaIndex's own node serialisation so it comes back exactly as it went in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from llama_index.core.schema import BaseNode, MetadataMode, NodeRelationship, NodeWithScore, TextNode
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-from autoskill.learning.maintain import bump_version
 from autoskill.retrieval.context import render_skill_block
 from autoskill.retrieval.hybrid import SkillHit
+from autoskill.retrieval.skill_documents import (
+    SKILL_FLAG,
+    SKILL_METADATA_KEYS,
+    has_skill_marker,
+    skill_from_document,
+    skill_metadata,
+)
 from autoskill.skill.model import Skill
-from autoskill.skill.skillmd import parse_skill_md
 from autoskill.store.base import Record
 
 __all__ = [
@@ -41,25 +45,8 @@ __all__ = [
     "skill_to_node",
 ]
 
-SKILL_FLAG = "autoskill_skill"
-SKILL_METADATA_KEYS: tuple[str, ...] = ("skill_id", "name", "version", "user_id", "scope", "tags")
 # Kept out of what the LLM and the embedder see: ids and bookkeeping, not content.
 _HIDDEN_KEYS = ["skill_id", "version", "user_id", "scope", "matched_by", "source"]
-# Optional metadata keys a skill node may carry to fill the skill's fields.
-_LIST_FIELDS = ("tags", "triggers", "examples", "aliases")
-_TEXT_FIELDS = ("description", "when_to_use")
-
-
-def skill_metadata(skill: Skill) -> dict[str, Any]:
-    """The metadata of a skill node (the six contract keys, nothing else)."""
-    return {
-        "skill_id": skill.id,
-        "name": skill.name,
-        "version": skill.version,
-        "user_id": skill.user_id,
-        "scope": skill.scope,
-        "tags": list(skill.tags),
-    }
 
 
 def skill_to_node(skill: Skill, **extra_metadata: Any) -> TextNode:
@@ -94,8 +81,7 @@ def is_skill_node(node: BaseNode) -> bool:
     True when its metadata has a ``skill_id`` key, or ``autoskill_skill`` is ``True``, and it
     is not a chunk of a longer document.
     """
-    metadata = node.metadata or {}
-    return ("skill_id" in metadata or metadata.get(SKILL_FLAG) is True) and not _is_fragment(node)
+    return has_skill_marker(node.metadata) and not _is_fragment(node)
 
 
 def node_to_skill(node: BaseNode, *, user_id: str, skill_id: str | None = None,
@@ -113,24 +99,8 @@ def node_to_skill(node: BaseNode, *, user_id: str, skill_id: str | None = None,
         SkillValidationError: No usable name, or a field is invalid.
         SkillParseError: The text looks like SKILL.md but cannot be parsed.
     """
-    metadata: Mapping[str, Any] = node.metadata or {}
-    text = node_text(node)
-    if text.lstrip().startswith("---"):
-        skill = parse_skill_md(text, defaults={"scope": "user", "user_id": user_id})
-    elif existing is not None and text == render_skill_block(existing):
-        skill = existing
-    else:
-        fields: dict[str, Any] = {"name": metadata.get("name") or "", "instructions": text}
-        fields.update({k: str(metadata[k]) for k in _TEXT_FIELDS if metadata.get(k)})
-        fields.update({k: tuple(metadata[k]) for k in _LIST_FIELDS if isinstance(metadata.get(k), (list, tuple))})
-        skill = Skill(**fields)
-    skill = skill.evolve(scope="user", user_id=user_id, library=None, id=skill_id or "")
-    if existing is not None:
-        changed = skill.content_hash() != existing.content_hash()
-        skill = skill.evolve(version=bump_version(existing.version, minor=False) if changed else existing.version,
-                             created_at=existing.created_at, status=existing.status,
-                             provenance=skill.provenance or existing.provenance)
-    return skill
+    return skill_from_document(node_text(node), node.metadata, user_id=user_id, skill_id=skill_id,
+                               existing=existing)
 
 
 def node_to_record(node: BaseNode, namespace: str) -> Record:
