@@ -18,7 +18,7 @@ from autoskill.learning.maintain import Decision, Judge, MergeThresholds, decide
 from autoskill.learning.screen import FLAG_KEY, screen_skill
 from autoskill.retrieval.fields import skill_embedding_text
 from autoskill.retrieval.hybrid import HybridSearcher
-from autoskill.skill.model import Skill
+from autoskill.skill.model import Skill, free_skill_id
 from autoskill.store.base import SkillFilter
 
 __all__ = ["IngestOutcome", "Learner", "Merger"]
@@ -116,8 +116,16 @@ class Learner:
             decision = decide(skill, self._neighbours(skill, user_id), self.thresholds, judge=self.judge)
         stored: Skill | None = None
         if decision.action == "add":
-            stored = self.store.upsert(skill, reason=f"learned: {decision.reason}")
-        elif decision.action == "merge" and decision.target is not None:
+            holder = self.store.get_by_name(skill.name, scope=skill.scope, owner=skill.owner)
+            if holder is not None:
+                # Outside the neighbours searched (archived, or not among the nearest):
+                # a skill of this name is this skill, so the candidate adds to it.
+                decision = Decision("merge", f"same name as {holder.name!r} ({holder.status})", holder)
+            else:
+                new_id = free_skill_id(skill, lambda skill_id: self.store.get(skill_id) is not None)
+                stored = self.store.upsert(skill.evolve(id=new_id),
+                                           reason=f"learned: {decision.reason}", create_only=True)
+        if decision.action == "merge" and decision.target is not None:
             merged = self._merge(decision.target, skill, provenance, correction)
             if flags:
                 merged = merged.evolve(status="draft", metadata={**merged.metadata, FLAG_KEY: skill.metadata[FLAG_KEY]})

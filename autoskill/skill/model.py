@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +58,23 @@ RESERVED_METADATA_KEYS: frozenset[str] = frozenset(
 def derive_skill_id(name: str, *, scope: str, owner: str | None) -> str:
     """Return the stable id of the skill called ``name`` for an owner in a scope."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"{scope}:{owner or ''}:{name}"))
+
+
+def free_skill_id(skill: Skill, is_taken: Callable[[str], bool]) -> str:
+    """An id for ``skill`` as a *new* skill that ``is_taken`` says no stored skill holds.
+
+    Its own id first, then the id its name derives, then ``name#2``, ``name#3``, ... derived
+    alike: ids outlive renames, so a skill renamed since can hold the id a new skill's name
+    derives ("#" never occurs in a name, so these never equal another name's id).
+    """
+    candidates = [skill.id, derive_skill_id(skill.name, scope=skill.scope, owner=skill.owner)]
+    attempt = 1
+    while True:
+        for skill_id in candidates:
+            if not is_taken(skill_id):
+                return skill_id
+        attempt += 1
+        candidates = [derive_skill_id(f"{skill.name}#{attempt}", scope=skill.scope, owner=skill.owner)]
 
 
 @dataclass(frozen=True, eq=True)

@@ -28,6 +28,7 @@ __all__ = [
     "WINDOW_STATUSES",
     "Window",
     "changed_fields",
+    "write_expectation",
 ]
 
 
@@ -189,6 +190,19 @@ def changed_fields(before: Skill | None, after: Skill) -> tuple[str, ...]:
     if before is None:
         return ("created",)
     return tuple(f for f in TRACKED_FIELDS if getattr(before, f) != getattr(after, f))
+
+
+def write_expectation(skill_id: str, expected: Skill | None,
+                      create_only: bool) -> dict[str, Skill | None] | None:
+    """The ``expected`` map of a single-skill write: what must be stored under its id first.
+
+    ``None`` in the map means nothing may be (a creation); no map means no check.
+    """
+    if create_only:
+        if expected is not None:
+            raise ValueError("a write cannot both create a skill and expect a stored one")
+        return {skill_id: None}
+    return None if expected is None else {skill_id: expected}
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from autoskill.retrieval.vector_index import APPROX_THRESHOLD, VectorIndex
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
 from autoskill.skill.skillmd import render_skill_md
-from autoskill.store.base import Record, SkillFilter, StoreStats, VectorHit
+from autoskill.store.base import Record, SkillFilter, StoreStats, VectorHit, write_expectation
 from autoskill.store._crash import _crash_point
 from autoskill.store.ledger import Ledger, dumps, vector_to_blob
 from autoskill.store.ledger_bookkeeping import LedgerBookkeeping
@@ -555,29 +555,32 @@ class FaissSkillStore(LedgerBookkeeping):
     # -- skills -----------------------------------------------------------------------------
 
     def upsert(self, skill: Skill, vector: np.ndarray | None = None, *, reason: str = "upsert",
-               allow_library: bool = False, write_file: bool = True, expected: Skill | None = None) -> Skill:
+               allow_library: bool = False, write_file: bool = True, expected: Skill | None = None,
+               create_only: bool = False) -> Skill:
         """Insert or replace ``skill`` (by id) and record a version when its content changed.
 
         ``expected`` is the stored skill this write was built from (a merge, a rollback):
         when another writer changed the skill since, the write is refused rather than
-        overwriting that change.
+        overwriting that change. ``create_only`` makes the write a creation, refused when a
+        skill with this id is stored (a new skill whose derived id a renamed one holds).
 
         Raises:
             ReadOnlyScopeError: A library skill without ``allow_library`` (only an explicit
                 library import writes shared libraries).
             SkillValidationError: Another skill of the same owner already has this name.
-            SkillConflictError: ``expected`` is no longer what is stored.
+            SkillConflictError: ``expected`` is no longer what is stored, or ``create_only``
+                and the id is taken.
         """
         vectors = None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1)
         return self.upsert_many([skill], vectors, reason=reason, allow_library=allow_library,
                                 write_files=write_file,
-                                expected=None if expected is None else {skill.id: expected})[0]
+                                expected=write_expectation(skill.id, expected, create_only))[0]
 
     def upsert_many(self, skills: Sequence[Skill], vectors: np.ndarray | None = None, *,
                     reason: str = "import", allow_library: bool = False,
                     write_files: bool = True,
                     placed_files: Mapping[str, tuple[str, str]] | None = None,
-                    expected: Mapping[str, Skill] | None = None) -> list[Skill]:
+                    expected: Mapping[str, Skill | None] | None = None) -> list[Skill]:
         """Insert or replace many skills in one transaction (the bulk path).
 
         Args:
@@ -588,8 +591,9 @@ class FaissSkillStore(LedgerBookkeeping):
             write_files: Mirror the skills into the SKILL.md tree (local store).
             placed_files: ``skill id -> (folder, file hash)`` for skills whose SKILL.md is
                 somebody else's file (a library read in place): recorded, never written.
-            expected: ``skill id -> the stored skill the write was built from``; checked
-                under the write lock after catching up with other writers.
+            expected: ``skill id -> the stored skill the write was built from`` (None: no
+                skill may be stored under the id); checked under the write lock after
+                catching up with other writers.
         """
         skills = list(skills)
         if not skills:

@@ -45,7 +45,7 @@ from autoskill._fs import atomic_write_text
 from autoskill.embeddings.base import Embedder
 from autoskill.errors import EmbedderMismatchError, SkillParseError, StoreCorruptError, StoreError
 from autoskill.skill.folder import find_skill_file, load_skill_dir
-from autoskill.skill.model import Skill
+from autoskill.skill.model import Skill, free_skill_id
 from autoskill.retrieval.bm25 import BM25Index
 from autoskill.retrieval.vector_index import APPROX_THRESHOLD, VectorIndex
 from autoskill.skill.normalize import utc_timestamp
@@ -472,16 +472,20 @@ class LocalSkillStore(FaissSkillStore):
         skill = parsed.skill
         # The owner is where the folder sits, whatever the file claims.
         skill = skill.evolve(scope=scope, user_id=owner if scope == "user" else None,
-                             library=owner if scope == "library" else None,
-                             id=skill.id if self.get(skill.id) is None else "")
+                             library=owner if scope == "library" else None)
         if self.get_by_name(skill.name, scope=scope, owner=owner) is not None:
             return [f"{rel}: skipped, a skill named {skill.name!r} already exists for {owner!r}"]
+        # A found folder is a new skill: never one that replaces a stored skill by id (a
+        # copied SKILL.md keeps its id; a renamed skill keeps the id of its first name).
+        skill = skill.evolve(id=free_skill_id(skill, lambda skill_id: self.get(skill_id) is not None))
         text = find_skill_file(skill_dir).read_bytes().decode("utf-8", errors="replace")  # type: ignore[union-attr]
+        placed = {skill.id: (rel, file_hash(text))}
         if scope == "user":
-            self.upsert_many([skill], reason="skill folder placed by hand", placed_files={skill.id: (rel, file_hash(text))})
+            self.upsert_many([skill], reason="skill folder placed by hand", placed_files=placed,
+                             expected={skill.id: None})
         else:
-            self.upsert_many([skill], reason="library skill found", allow_library=True,
-                             placed_files={skill.id: (rel, file_hash(text))})
+            self.upsert_many([skill], reason="library skill found", allow_library=True, placed_files=placed,
+                             expected={skill.id: None})
         return [f"{rel}: indexed as {scope} skill {skill.name!r}"]
 
 

@@ -59,6 +59,7 @@ from autoskill.store.base import (
     VectorHit,
     Window,
     changed_fields,
+    write_expectation,
 )
 from autoskill.store.postgres_schema import Names, PgVector, ensure_schema, register_vector
 
@@ -407,30 +408,34 @@ class PostgresSkillStore:
     # -- skills -----------------------------------------------------------------------------
 
     def upsert(self, skill: Skill, vector: np.ndarray | None = None, *, reason: str = "upsert",
-               allow_library: bool = False, expected: Skill | None = None) -> Skill:
+               allow_library: bool = False, expected: Skill | None = None,
+               create_only: bool = False) -> Skill:
         """Insert or replace ``skill`` (by id) and record a version when its content changed.
 
         ``expected`` is the stored skill this write was built from (a merge, a rollback):
         when another writer changed the skill since, the write is refused rather than
         overwriting that change. Without it, the store checks against the revision it last
         handed out for the skill (see :class:`~autoskill.errors.SkillConflictError`).
+        ``create_only`` makes the write a creation, refused when a skill with this id is
+        stored (a new skill whose derived id a renamed one holds).
 
         Raises:
             ReadOnlyScopeError: A library skill without ``allow_library``.
             SkillValidationError: Another skill of the same owner already has this name.
-            SkillConflictError: Another writer changed the skill after it was read.
+            SkillConflictError: Another writer changed the skill after it was read, or
+                ``create_only`` and the id is taken.
         """
         vectors = None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1)
         return self.upsert_many([skill], vectors, reason=reason, allow_library=allow_library,
-                                expected=None if expected is None else {skill.id: expected})[0]
+                                expected=write_expectation(skill.id, expected, create_only))[0]
 
     def upsert_many(self, skills: Sequence[Skill], vectors: np.ndarray | None = None, *,
                     reason: str = "import", allow_library: bool = False,
-                    expected: Mapping[str, Skill] | None = None) -> list[Skill]:
+                    expected: Mapping[str, Skill | None] | None = None) -> list[Skill]:
         """Insert or replace many skills in one transaction (see :meth:`upsert`).
 
-        ``expected`` maps skill ids to the stored skills the writes were built from; each
-        is compared with the row under its lock.
+        ``expected`` maps skill ids to the stored skills the writes were built from (None:
+        no skill may be stored under the id); each is compared with the row under its lock.
         """
         skills = list(skills)
         if not skills:
@@ -507,7 +512,7 @@ class PostgresSkillStore:
                     )
                 if expected is not None and skill.id in expected:
                     base = expected[skill.id]
-                    if now is None or now[1] != base:
+                    if (None if now is None else now[1]) != base:
                         raise SkillConflictError(skill.id, seen.get(skill.id) or 0, 0 if now is None else now[0])
                     continue  # built on exactly what is stored: no further check needed
                 if now is not None and now[1] != after:

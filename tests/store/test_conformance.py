@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autoskill.embeddings import HashingEmbedder
-from autoskill.errors import ReadOnlyScopeError, SkillValidationError
+from autoskill.errors import ReadOnlyScopeError, SkillConflictError, SkillValidationError
 from autoskill.skill import Skill
 from autoskill.store import InMemorySkillStore, LocalSkillStore, Record, SkillFilter
 
@@ -68,6 +68,22 @@ def test_names_are_unique_per_owner(store) -> None:  # type: ignore[no-untyped-d
     with pytest.raises(SkillValidationError, match="already used"):
         store.upsert(skill("same-name", id="another-id"))
     store.upsert(skill("same-name", user="u2"))  # another owner may use the name
+
+
+def test_a_creation_never_replaces_a_stored_skill(store) -> None:  # type: ignore[no-untyped-def]
+    # A skill renamed keeps its id, derived from its first name; a new skill of that first
+    # name derives the same id, and written as a creation it must not replace the renamed one.
+    original = store.upsert(skill("release-steps"))
+    renamed = store.upsert(original.evolve(name="shipping-rules", version="0.1.1"), expected=original)
+    with pytest.raises(SkillConflictError):
+        store.upsert(skill("release-steps"), create_only=True)
+    assert store.get(original.id) == renamed
+    assert [v.version for v in store.history(original.id)] == ["0.1.0", "0.1.1"]
+    assert store.get_by_name("release-steps", scope="user", owner="u1") is None
+    created = store.upsert(skill("release-steps", id="fresh-id"), create_only=True)
+    assert store.get("fresh-id") == created
+    with pytest.raises(ValueError, match="both"):
+        store.upsert(skill("other-one"), create_only=True, expected=created)
 
 
 def test_library_is_read_only_without_an_explicit_import(store) -> None:  # type: ignore[no-untyped-def]

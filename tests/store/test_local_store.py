@@ -154,3 +154,24 @@ def test_placed_folders_and_libraries_are_indexed_but_never_written(tmp_path: Pa
     pdf = store.get_by_name("pdf-tools", scope="library", owner="external-lib")
     assert pdf is not None and "pdfplumber" in pdf.instructions
     assert "pdfplumber" in (external / "SKILL.md").read_text() and "metadata" not in (external / "SKILL.md").read_text()
+
+
+def test_a_placed_folder_never_replaces_a_renamed_skill(tmp_path: Path) -> None:
+    # The renamed skill keeps the id its first name derived; a folder placed later under that
+    # first name derives the same id (and a copied SKILL.md carries it): both stay.
+    store = make(tmp_path)
+    first = store.upsert(Skill(name="deploy-app", description="Deploy the app", instructions="1. build\n2. ship",
+                               user_id="u1"))
+    renamed = store.upsert(first.evolve(name="ship-app", version="0.1.1"))
+    copied = (tmp_path / "Users" / "u1" / "ship-app" / "SKILL.md").read_text()
+    for folder, text in (("deploy-app", "---\nname: deploy-app\ndescription: deploy by hand\n---\n1. scp\n"),
+                         ("ship-app-copy", copied.replace("name: \"ship-app\"", "name: \"ship-app-copy\""))):
+        (tmp_path / "Users" / "u1" / folder).mkdir()
+        (tmp_path / "Users" / "u1" / folder / "SKILL.md").write_text(text)
+    store.refresh()
+    assert store.get(first.id) == renamed
+    assert [v.version for v in store.history(first.id)] == ["0.1.0", "0.1.1"]
+    names = {s.name: s.id for s in store.list(SkillFilter(user_id="u1", scope="user"))}
+    assert set(names) == {"ship-app", "deploy-app", "ship-app-copy"}
+    assert len(set(names.values())) == 3
+    store.close()
