@@ -33,6 +33,7 @@ from autoskill._fs import atomic_write_text
 from autoskill.client import AutoSkill
 from autoskill.config import AutoSkillConfig
 from autoskill.embeddings import Embedder, LangChainEmbedder
+from autoskill.embeddings.base import float32_vector
 from autoskill.errors import AutoSkillError, ConfigError
 from autoskill.skill.model import STATUSES, Skill
 from autoskill.store.base import Record, SkillFilter
@@ -333,9 +334,9 @@ class SkillVectorStore(VectorStore):
     def _matches(self, vector: Any, k: int, flt: Any, user_id: str | None) -> list[_Match]:
         """Records and visible skills nearest to ``vector``, merged by similarity."""
         flt = _check_filter(flt)
-        query = np.asarray(vector, dtype=np.float32)
         if k <= 0:
             return []
+        query = float32_vector(vector)
         records = self._record_matches(query, k, flt)
         skills = self._skill_matches(query, k, flt, self._owner(user_id))
         if not skills:

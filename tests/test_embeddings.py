@@ -463,3 +463,16 @@ def test_public_names_are_pinned() -> None:
         assert module.__all__ == sorted(module.__all__)
         for name in module.__all__:
             assert getattr(module, name) is not None
+
+
+def test_float32_vector_reads_lists_like_asarray() -> None:
+    from autoskill.embeddings.base import float32_vector
+
+    flat = [0.1, 2, -3.5, np.float64(1e-3)]
+    assert float32_vector(flat).dtype == np.float32
+    assert np.array_equal(float32_vector(flat), np.asarray(flat, dtype=np.float32))
+    assert float32_vector([[1.0, 2.0], [3.0, 4.0]]).shape == (2, 2)  # nested: asarray keeps the shape
+    row = np.ones(3, dtype=np.float32)
+    assert float32_vector(row) is row
+    with pytest.raises(ValueError):
+        float32_vector(["not", "numbers"])

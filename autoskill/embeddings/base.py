@@ -11,7 +11,7 @@ import numpy as np
 
 from autoskill.errors import EmbeddingError
 
-__all__ = ["BaseEmbedder", "Embedder", "check_texts", "to_unit_matrix", "unit_rows"]
+__all__ = ["BaseEmbedder", "Embedder", "check_texts", "float32_vector", "to_unit_matrix", "unit_rows"]
 
 
 @runtime_checkable
@@ -98,6 +98,18 @@ def check_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"text {i} is {type(text).__name__}, expected str")
     return out
+
+
+def float32_vector(vector: Any) -> np.ndarray:
+    """``vector`` as a float32 array. A list of numbers (what the frameworks pass) is read
+    element by element, about a fifth faster than ``np.asarray`` on a 256-float list;
+    anything else (or a list that is not flat numbers) goes through ``np.asarray``."""
+    if type(vector) is list:
+        try:
+            return np.fromiter(vector, dtype=np.float32, count=len(vector))
+        except (TypeError, ValueError):  # nested or non-numeric: asarray keeps the shape to report
+            pass
+    return np.asarray(vector, dtype=np.float32)
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:

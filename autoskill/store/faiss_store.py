@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from autoskill.embeddings.base import Embedder
+from autoskill.embeddings.base import Embedder, float32_vector
 from autoskill.errors import (
     EmbeddingError,
     ReadOnlyScopeError,
@@ -541,7 +541,7 @@ class FaissSkillStore(LedgerBookkeeping):
 
     def _check_query(self, vector: np.ndarray) -> np.ndarray:
         """One query vector as a unit float32 row (the lean path of :meth:`_check_vectors`)."""
-        query = np.asarray(vector, dtype=np.float32)
+        query = float32_vector(vector)
         if query.shape != (self.dims,):
             return self._check_vectors(query, 1)[0]  # its errors name the shape
         norm = math.sqrt(float(query @ query))
@@ -1040,11 +1040,11 @@ class FaissSkillStore(LedgerBookkeeping):
             fetch = k if admits is None else max(k * 4, 32)
             while True:
                 out = []
-                found = self._index.search_unit(query, fetch, partitions)
+                found = self._index.search_unit(query, fetch, partitions)  # Python ints and floats
                 for vid, score in found:
-                    record = self._records.get(int(vid))
+                    record = self._records.get(vid)
                     if record is not None and (admits is None or admits(record)):
-                        out.append((record, float(score)))
+                        out.append((record, score))
                         if len(out) == k:
                             return out
                 # Fewer than asked for means the partitions are exhausted.
