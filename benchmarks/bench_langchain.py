@@ -10,9 +10,11 @@ vectors go to ``similarity_search_by_vector`` (query embedding excluded), k=10:
   ``lambda d: d.metadata["user_id"] == u`` for ``InMemoryVectorStore`` (the filter type it takes).
 
 The ``pace`` column is the machine's speed while ours was timed: the median time of a
-fixed pure-Python loop run between our queries (about 2.3 us here when the core runs at
-full speed; this shared host has periods, up to a second long, where every computation,
-that loop included, takes about 1.7x as long, and our p50s move with it).
+fixed pure-Python loop run after each of our queries, outside the timing (about 2.3-2.9 us
+here at full speed; this shared host has stretches, up to half a second long, where every
+computation, that loop included, takes about 1.7x as long, and our p50s move with it).
+After an unfiltered query the loop also pays for the caches the query emptied, so compare
+paces within one kind of search.
 
 A baseline that would take longer than ``--max-seconds`` for all queries at a size is
 skipped (estimated from a few timed queries) and the table says so. The ``agree`` column is
