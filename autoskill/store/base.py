@@ -8,7 +8,8 @@ every decision about what to write, live outside the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +29,7 @@ __all__ = [
     "WINDOW_STATUSES",
     "Window",
     "changed_fields",
+    "window_changes",
     "write_expectation",
 ]
 
@@ -190,6 +192,23 @@ def changed_fields(before: Skill | None, after: Skill) -> tuple[str, ...]:
     if before is None:
         return ("created",)
     return tuple(f for f in TRACKED_FIELDS if getattr(before, f) != getattr(after, f))
+
+
+def window_changes(to_status: str, *, feedback: Mapping[str, Any] | None, result: Mapping[str, Any] | None,
+                   claimed_by: str | None, placeholder: str,
+                   encode: Callable[[dict[str, Any]], Any]) -> tuple[list[str], list[Any]]:
+    """The ``SET`` assignments and their values for a window transition, in a backend's
+    placeholder style (``?`` or ``%s``), JSON fields passed through ``encode``."""
+    sets = [f"status = {placeholder}", f"updated_at = {placeholder}"]
+    params: list[Any] = [to_status, time.time()]
+    for column, value in (("feedback", feedback), ("result", result)):
+        if value is not None:
+            sets.append(f"{column} = {placeholder}")
+            params.append(encode(dict(value)))
+    if claimed_by is not None:
+        sets.append(f"claimed_by = {placeholder}")
+        params.append(claimed_by)
+    return sets, params
 
 
 def write_expectation(skill_id: str, expected: Skill | None,

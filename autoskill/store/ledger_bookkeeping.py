@@ -14,7 +14,7 @@ from typing import Any
 
 from autoskill.skill.model import Skill
 from autoskill.skill.normalize import utc_timestamp
-from autoskill.store.base import SkillVersion, UsageStats, Window, changed_fields
+from autoskill.store.base import SkillVersion, UsageStats, Window, changed_fields, window_changes
 from autoskill.store.ledger import Ledger, dumps
 
 __all__ = ["LedgerBookkeeping"]
@@ -141,17 +141,8 @@ class LedgerBookkeeping:
         The check and the write are one SQLite statement inside a write transaction, so
         of two threads or processes racing for a window exactly one wins.
         """
-        sets = ["status = ?", "updated_at = ?"]
-        params: list[Any] = [to_status, time.time()]
-        if feedback is not None:
-            sets.append("feedback = ?")
-            params.append(dumps(dict(feedback)))
-        if result is not None:
-            sets.append("result = ?")
-            params.append(dumps(dict(result)))
-        if claimed_by is not None:
-            sets.append("claimed_by = ?")
-            params.append(claimed_by)
+        sets, params = window_changes(to_status, feedback=feedback, result=result, claimed_by=claimed_by,
+                                      placeholder="?", encode=dumps)
         params.extend([window_id, *from_statuses])
         with self._lock, self._ledger.transaction() as conn:
             cursor = conn.execute(

@@ -59,6 +59,7 @@ from autoskill.store.base import (
     VectorHit,
     Window,
     changed_fields,
+    window_changes,
     write_expectation,
 )
 from autoskill.store.postgres_schema import Names, PgVector, ensure_schema, register_vector
@@ -1033,17 +1034,8 @@ class PostgresSkillStore:
         One ``UPDATE ... WHERE id = %s AND status = ANY(%s)``: of racing processes, the
         one whose update matches the row (rowcount 1) wins.
         """
-        sets = ["status = %s", "updated_at = %s"]
-        params: list[Any] = [to_status, time.time()]
-        if feedback is not None:
-            sets.append("feedback = %s")
-            params.append(_jsonable(dict(feedback)))
-        if result is not None:
-            sets.append("result = %s")
-            params.append(_jsonable(dict(result)))
-        if claimed_by is not None:
-            sets.append("claimed_by = %s")
-            params.append(claimed_by)
+        sets, params = window_changes(to_status, feedback=feedback, result=result, claimed_by=claimed_by,
+                                      placeholder="%s", encode=_jsonable)
         params.extend([window_id, list(from_statuses)])
         sql = f"UPDATE {self._n.windows} SET {', '.join(sets)} WHERE id = %s AND status = ANY(%s)"
         return self._execute(sql, params) == 1
